@@ -1,0 +1,1 @@
+"""The GPU worker: Dramatiq actors, the progress middleware and the imaging pipeline."""
