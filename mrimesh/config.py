@@ -11,8 +11,12 @@ from pathlib import Path
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: Where uploads and results live (one folder per job).
 DEFAULT_DATA_DIR = "./var/data"
-#: TCP port the API listens on in local runs.
+#: TCP port the API listens on.
 DEFAULT_PORT = 8000
+#: Address the API binds to ("0.0.0.0" inside containers).
+DEFAULT_BIND_HOST = "127.0.0.1"
+#: Gunicorn worker processes for the API (each runs several threads).
+DEFAULT_API_WORKERS = 2
 #: Largest accepted upload, in bytes (1 GiB).
 DEFAULT_MAX_UPLOAD_BYTES = 1024**3
 #: How long a job and its files are kept after creation, in seconds (24 h).
@@ -50,6 +54,8 @@ class Settings:
     redis_url: str = DEFAULT_REDIS_URL
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     port: int = DEFAULT_PORT
+    bind_host: str = DEFAULT_BIND_HOST
+    api_workers: int = DEFAULT_API_WORKERS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     job_ttl_seconds: int = DEFAULT_JOB_TTL_SECONDS
     tombstone_ttl_seconds: int = DEFAULT_TOMBSTONE_TTL_SECONDS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 #: Dramatiq queue the API enqueues to and the worker consumes.
 QUEUE_NAME = "mrimesh-jobs"
@@ -10,7 +10,7 @@ QUEUE_NAME = "mrimesh-jobs"
 ACTOR_NAME = "process_job"
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     """Lifecycle of a job, as ``/status`` reports it."""
 
     QUEUED = "queued"
@@ -31,7 +31,7 @@ TERMINAL_STATUSES = frozenset(
 )
 
 
-class Step(str, Enum):
+class Step(StrEnum):
     """Pipeline steps, named as a user reads them, in execution order."""
 
     LOADING = "Loading scan"

@@ -5,7 +5,7 @@ Every key this project writes starts with the configured prefix (``mrimesh`` by 
 ==============================  ======  ===========================================================
 key                             type    what it holds
 ==============================  ======  ===========================================================
-``{p}:job:{job_id}``            hash    the job record (see :mod:`mrimesh.jobs`); expires with the job
+``{p}:job:{job_id}``            hash    the job record (:mod:`mrimesh.jobs`); expires with the job
 ``{p}:waiting``                 zset    job ids waiting to start, scored by enqueue order
 ``{p}:waiting:seq``             string  counter giving each enqueue its place in ``waiting``
 ``{p}:active``                  zset    job ids being processed, scored by start time (epoch s)
@@ -16,7 +16,7 @@ key                             type    what it holds
 ``{p}:timings:total``           list    durations (s) of the last N completed jobs, newest first
 ``{p}:timings:jobs``            list    JSON timing records of the last N completed jobs
 ``{p}:timings:queue_wait``      list    time (s) the last N jobs waited before starting
-``{p}:cancel:{job_id}``         string  present while a cancel request awaits the worker
+``{p}:hist:{name}``             hash    cluster-wide Prometheus histogram buckets, sum, count
 ==============================  ======  ===========================================================
 
 Dramatiq keeps its own keys under its namespace (``dramatiq:*``); we never read its internals.
@@ -37,9 +37,9 @@ class Keys:
         """Hash holding one job's record."""
         return f"{self.prefix}:job:{job_id}"
 
-    def cancel(self, job_id: str) -> str:
-        """Flag asking the worker to stop a running job."""
-        return f"{self.prefix}:cancel:{job_id}"
+    def histogram(self, name: str) -> str:
+        """Hash holding one histogram's buckets (see :mod:`mrimesh.histograms`)."""
+        return f"{self.prefix}:hist:{name}"
 
     @property
     def waiting(self) -> str:

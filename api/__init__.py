@@ -1,0 +1,1 @@
+"""The HTTP API: uploads, job status, downloads, stats and the static page."""

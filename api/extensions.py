@@ -1,0 +1,53 @@
+"""Shared clients, registered once per app and fetched with ``get_*`` helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from flask import Flask, current_app
+
+from mrimesh.config import Settings
+from mrimesh.contract import QUEUE_NAME
+from mrimesh.jobs import JobStore
+from mrimesh.redis_client import connect
+from mrimesh.stats import StatsReader
+from mrimesh.status_view import StatusView
+
+_EXTENSION_KEY = "mrimesh"
+
+
+@dataclass
+class Services:
+    """What the views need: settings, Redis, the job store and the broker."""
+
+    settings: Settings
+    redis: redis.Redis
+    jobs: JobStore
+    stats: StatsReader
+    status: StatusView
+    broker: RedisBroker
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Open the Redis client and the Dramatiq broker for ``app``."""
+    client = connect(settings.redis_url)
+    # The API only enqueues: no worker middleware, and no import of the worker's code.
+    broker = RedisBroker(client=client, namespace=settings.dramatiq_namespace, middleware=[])
+    broker.declare_queue(QUEUE_NAME)
+    jobs = JobStore(client, settings)
+    stats = StatsReader(client, settings)
+    app.extensions[_EXTENSION_KEY] = Services(
+        settings=settings,
+        redis=client,
+        jobs=jobs,
+        stats=stats,
+        status=StatusView(jobs, stats),
+        broker=broker,
+    )
+
+
+def get_services() -> Services:
+    """The current app's services."""
+    return current_app.extensions[_EXTENSION_KEY]

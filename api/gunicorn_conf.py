@@ -1,0 +1,16 @@
+"""Gunicorn settings for the API; the port comes from ``MRIMESH_PORT`` like everything else."""
+
+from mrimesh.config import Settings
+
+_settings = Settings.from_env()
+
+bind = f"{_settings.bind_host}:{_settings.port}"
+# Threads serve the 2 s polls cheaply; uploads stream to disk, so a slow client holds one thread.
+worker_class = "gthread"
+workers = _settings.api_workers
+threads = 8
+timeout = 120
+graceful_timeout = 20
+accesslog = "-"
+# Log the path only: the query string never carries ids, and bodies are never logged.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'

@@ -1,0 +1,135 @@
+"""Cheap checks on an uploaded file before it is enqueued: type, magic bytes, header, zip safety.
+
+These read headers and directory entries only, never the image data; the worker's loader does the
+deep checks. Each failure raises :class:`InputRejected` with a message a person understands.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import nibabel as nib
+
+from mrimesh import limits
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
+_NIFTI_HEADER_SIZES = (348, 540)
+
+
+class InputRejected(Exception):  # noqa: N818 - reads as the event
+    """The upload is not something we can process."""
+
+    def __init__(self, message: str, code: str = "invalid_image"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class CheckedInput:
+    """What the gate learned about an accepted upload."""
+
+    kind: str
+    voxels: int | None
+
+
+def check_upload(path: Path, kind: str) -> CheckedInput:
+    """Validate the stored upload at ``path`` of the declared ``kind``."""
+    size = path.stat().st_size
+    if size == 0:
+        raise InputRejected("The file is empty.", "empty_file")
+    with path.open("rb") as f:
+        head = f.read(4)
+    if kind == "dicom-zip":
+        if head != _ZIP_MAGIC:
+            raise InputRejected("This .zip file is not a valid zip archive.", "invalid_zip")
+        _check_zip(path)
+        return CheckedInput(kind=kind, voxels=None)
+    if path.name.endswith(".gz") and head[:2] != _GZIP_MAGIC:
+        raise InputRejected(
+            "This .nii.gz file is not gzip-compressed; is it really a NIfTI file?",
+            "invalid_image",
+        )
+    return CheckedInput(kind=kind, voxels=_check_header(path, kind))
+
+
+def _check_header(path: Path, kind: str) -> int:
+    if kind == "nifti" and not path.name.endswith(".gz"):
+        with path.open("rb") as f:
+            sizeof_hdr = int.from_bytes(f.read(4), "little")
+            if sizeof_hdr not in _NIFTI_HEADER_SIZES:
+                sizeof_hdr = int.from_bytes(sizeof_hdr.to_bytes(4, "little"), "big")
+        if sizeof_hdr not in _NIFTI_HEADER_SIZES:
+            raise InputRejected("This file is not a NIfTI image (its header is missing).")
+    try:
+        image = nib.load(str(path))
+        shape = tuple(int(n) for n in image.header.get_data_shape())
+    except Exception as e:  # nibabel raises many types for damaged or foreign files
+        raise InputRejected(
+            "This file could not be read as a brain MRI (NIfTI or MGZ); it may be damaged "
+            "or of another type.",
+            "invalid_image",
+        ) from e
+    spatial = shape[:3]
+    if len(spatial) < 3 or min(spatial) < 2:
+        raise InputRejected(
+            f"This image is 2D ({'×'.join(map(str, shape))}); a 3D brain scan is needed.",
+            "not_3d",
+        )
+    if len(shape) > 4 and any(n > 1 for n in shape[4:]):
+        raise InputRejected(
+            f"This image has {len(shape)} dimensions; a 3D (or 4D) brain scan is needed.",
+            "too_many_dimensions",
+        )
+    voxels = spatial[0] * spatial[1] * spatial[2]
+    if voxels > limits.MAX_VOXELS:
+        raise InputRejected(
+            f"This image is too large ({'×'.join(map(str, spatial))} voxels); the limit is "
+            f"{limits.MAX_VOXELS // 1024**2} million voxels.",
+            "image_too_large",
+        )
+    if min(spatial) < limits.MIN_EDGE_VOXELS:
+        raise InputRejected(
+            f"This image is too small to hold a brain ({'×'.join(map(str, spatial))} voxels).",
+            "image_too_small",
+        )
+    return voxels
+
+
+def _check_zip(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise InputRejected("This .zip file is damaged or not a zip archive.", "invalid_zip") from e
+    files = [m for m in members if not m.is_dir()]
+    if not files:
+        raise InputRejected("The zip file is empty.", "invalid_zip")
+    if len(files) > limits.MAX_ZIP_MEMBERS:
+        raise InputRejected(
+            f"The zip holds {len(files)} files; at most {limits.MAX_ZIP_MEMBERS} are accepted.",
+            "zip_too_many_files",
+        )
+    total = 0
+    for member in files:
+        name = PurePosixPath(member.filename.replace("\\", "/"))
+        if name.is_absolute() or ".." in name.parts or ":" in member.filename:
+            raise InputRejected(
+                "The zip contains a file with an unsafe path; it was refused.", "zip_unsafe_path"
+            )
+        total += member.file_size
+        ratio = member.file_size / max(member.compress_size, 1)
+        if ratio > limits.MAX_ZIP_RATIO and member.file_size > 1024**2:
+            raise InputRejected(
+                "The zip is compressed suspiciously well (a zip bomb?); it was refused.",
+                "zip_bomb",
+            )
+    if total > limits.MAX_ZIP_UNCOMPRESSED_BYTES:
+        raise InputRejected(
+            "The zip would unpack to more than "
+            f"{limits.MAX_ZIP_UNCOMPRESSED_BYTES // 1024**3} GiB; it was refused.",
+            "zip_too_large",
+        )

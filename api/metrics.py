@@ -1,0 +1,69 @@
+"""Prometheus metrics read from Redis at scrape time, so every gunicorn process agrees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from mrimesh.contract import STEP_NAMES
+from mrimesh.jobs import JobStore
+from mrimesh.stats import StatsReader
+
+
+class RedisStatsCollector(Collector):
+    """Exposes job counters, queue length, live workers and duration histograms."""
+
+    def __init__(self, jobs: JobStore, stats: StatsReader):
+        self.jobs = jobs
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        """Read Redis once per scrape and yield metric families."""
+        snap = self.stats.snapshot()
+        finished = CounterMetricFamily(
+            "mrimesh_jobs_finished",
+            "Jobs that reached a final state, by status.",
+            labels=["status"],
+        )
+        for status in ("completed", "failed", "cancelled", "expired"):
+            finished.add_metric([status], snap[f"{status}_jobs"])
+        yield finished
+        yield CounterMetricFamily(
+            "mrimesh_jobs_created", "Jobs accepted.", value=snap["total_jobs"]
+        )
+        current = GaugeMetricFamily("mrimesh_jobs", "Jobs by current state.", labels=["status"])
+        current.add_metric(["queued"], snap["queued_jobs"])
+        current.add_metric(["processing"], snap["processing_jobs"])
+        yield current
+        yield GaugeMetricFamily(
+            "mrimesh_queue_length", "Jobs waiting to start.", value=snap["queued_jobs"]
+        )
+        yield GaugeMetricFamily(
+            "mrimesh_live_workers", "Workers heard from recently.", value=snap["live_workers"]
+        )
+        yield self._histogram(
+            "mrimesh_job_duration_seconds", "Processing time of jobs.", "job_seconds"
+        )
+        yield self._histogram(
+            "mrimesh_queue_wait_seconds", "Time jobs waited before starting.", "queue_wait_seconds"
+        )
+        steps = HistogramMetricFamily(
+            "mrimesh_step_duration_seconds", "Time per pipeline step.", labels=["step"]
+        )
+        for step in STEP_NAMES:
+            buckets, total = self.jobs.histogram(f"step_seconds:{step}").read(self.jobs.client)
+            steps.add_metric([step], buckets, total)
+        yield steps
+
+    def _histogram(self, metric: str, documentation: str, name: str) -> HistogramMetricFamily:
+        buckets, total = self.jobs.histogram(name).read(self.jobs.client)
+        family = HistogramMetricFamily(metric, documentation)
+        family.add_metric([], buckets, total)
+        return family

@@ -1,0 +1,50 @@
+"""The worker's Dramatiq broker: Redis, our progress middleware, retries, no thread time limit.
+
+Dramatiq's ``TimeLimit`` raises inside the worker thread, which never happens while the hot loop
+is inside C or CUDA code; the per-job limit is enforced by :class:`~gpu_worker.watchdog.Watchdog`
+instead, which ends the process.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Callbacks, CurrentMessage, Pipelines, Retries, ShutdownNotifications
+
+from gpu_worker.middleware import JobProgress
+from gpu_worker.pipeline import InputError, preload
+from gpu_worker.watchdog import Watchdog
+from mrimesh.config import Settings
+from mrimesh.redis_client import connect
+
+#: Milliseconds without a Dramatiq heartbeat after which a consumer's unacked messages may be
+#: requeued by Dramatiq's own maintenance (our janitor usually recovers the job sooner).
+BROKER_HEARTBEAT_TIMEOUT_MS = 15_000
+
+
+def build_broker(settings: Settings) -> RedisBroker:
+    """A Redis broker whose middleware order makes our ``after_*`` hooks run after Retries'."""
+    client = connect(settings.redis_url)
+    progress = JobProgress(settings, client, input_errors=(InputError,), preload=preload)
+    middleware = [
+        progress,
+        Watchdog(settings, progress),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(
+            max_retries=max(settings.max_attempts - 1, 0), min_backoff=1000, max_backoff=10_000
+        ),
+        CurrentMessage(),
+    ]
+    return RedisBroker(
+        client=client,
+        namespace=settings.dramatiq_namespace,
+        middleware=middleware,
+        heartbeat_timeout=BROKER_HEARTBEAT_TIMEOUT_MS,
+    )
+
+
+settings = Settings.from_env()
+broker = build_broker(settings)
+dramatiq.set_broker(broker)

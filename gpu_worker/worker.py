@@ -1,0 +1,43 @@
+"""Start one Dramatiq worker: one process, one thread (one GPU), prefetch 1.
+
+``python -m gpu_worker.worker`` replaces itself with the ``dramatiq`` command line, so signals reach
+Dramatiq directly. Worker processes are spawned, not forked, so no process ever forks after CUDA
+has been initialised.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from mrimesh.contract import QUEUE_NAME
+
+
+def command() -> list[str]:
+    """The dramatiq command line this worker runs."""
+    return [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "gpu_worker.actors",
+        "--processes",
+        "1",
+        "--threads",
+        "1",
+        "--queues",
+        QUEUE_NAME,
+        "--use-spawn",
+    ]
+
+
+def main() -> None:
+    """Exec the worker with prefetch set to one message."""
+    # Dramatiq reads these lower-case names.
+    os.environ["dramatiq_queue_prefetch"] = "1"  # noqa: SIM112
+    os.environ["dramatiq_delay_queue_prefetch"] = "1"  # noqa: SIM112
+    argv = command()
+    os.execv(argv[0], argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Lifetime counters and rolling timings, as ``/stats`` and the ETA model read them."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import redis
+
+from mrimesh.config import Settings
+from mrimesh.contract import STEP_NAMES
+from mrimesh.keys import Keys
+from mrimesh.timings import JobTiming, TimingModel
+from mrimesh.workers import WorkerRegistry
+
+_COUNTERS = ("total_jobs", "completed_jobs", "failed_jobs", "expired_jobs", "cancelled_jobs")
+
+
+class StatsReader:
+    """Builds the ``/stats`` document and the timing model from Redis."""
+
+    def __init__(self, client: redis.Redis, settings: Settings):
+        self.client = client
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.workers = WorkerRegistry(client, settings)
+
+    def timing_history(self) -> list[JobTiming]:
+        """The last N finished jobs' timings, newest first."""
+        raw = self.client.lrange(self.keys.timings_jobs, 0, self.settings.timing_window - 1)
+        return [t for t in (JobTiming.from_json(r) for r in raw) if t is not None]
+
+    def timing_model(self) -> TimingModel:
+        """Per-step estimates from the rolling history."""
+        return TimingModel(self.timing_history())
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything ``/stats`` shows."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.keys.stats)
+        pipe.zcard(self.keys.waiting)
+        pipe.zcard(self.keys.active)
+        pipe.lrange(self.keys.timings_total, 0, self.settings.timing_window - 1)
+        pipe.lrange(self.keys.timings_queue_wait, 0, self.settings.timing_window - 1)
+        pipe.hgetall(self.keys.stats_daily)
+        counters, queued, processing, totals, waits, daily = pipe.execute()
+        counts = {_text(k): _text(v) for k, v in counters.items()}
+        durations = [float(d) for d in totals]
+        queue_waits = [float(w) for w in waits]
+        history = self.timing_history()
+        per_step = {
+            step: round(statistics.fmean(h.steps[step] for h in history if step in h.steps), 3)
+            for step in STEP_NAMES
+            if any(step in h.steps for h in history)
+        }
+        snapshot: dict[str, Any] = {name: int(float(counts.get(name, 0))) for name in _COUNTERS}
+        snapshot.update(
+            {
+                "active_jobs": int(queued) + int(processing),
+                "queued_jobs": int(queued),
+                "processing_jobs": int(processing),
+                "average_processing_time_seconds": (
+                    round(statistics.fmean(durations), 2) if durations else None
+                ),
+                "median_processing_time_seconds": (
+                    round(statistics.median(durations), 2) if durations else None
+                ),
+                "average_queue_wait_seconds": (
+                    round(statistics.fmean(queue_waits), 2) if queue_waits else None
+                ),
+                "timing_window_jobs": len(durations),
+                "average_step_seconds": per_step,
+                "live_workers": self.workers.live_count(),
+                "files_per_day": dict(sorted((_text(k), int(_text(v))) for k, v in daily.items())),
+            }
+        )
+        return snapshot
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

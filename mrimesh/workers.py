@@ -1,0 +1,47 @@
+"""Which workers are alive: each refreshes its score in a sorted set every few seconds."""
+
+from __future__ import annotations
+
+import redis
+
+from mrimesh.config import Settings
+from mrimesh.keys import Keys
+from mrimesh.timefmt import now as _now
+
+
+class WorkerRegistry:
+    """Heartbeats of worker processes."""
+
+    def __init__(self, client: redis.Redis, settings: Settings):
+        self.client = client
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+
+    def beat(self, worker_id: str, at: float | None = None) -> None:
+        """Say that ``worker_id`` is alive now."""
+        self.client.zadd(self.keys.workers, {worker_id: _now() if at is None else at})
+
+    def leave(self, worker_id: str) -> None:
+        """Remove a worker that shuts down cleanly."""
+        self.client.zrem(self.keys.workers, worker_id)
+
+    def live_ids(self, at: float | None = None) -> list[str]:
+        """Workers heard from within the timeout."""
+        at = _now() if at is None else at
+        cutoff = at - self.settings.worker_timeout_seconds
+        return [
+            i.decode() if isinstance(i, bytes) else i
+            for i in self.client.zrangebyscore(self.keys.workers, cutoff, "+inf")
+        ]
+
+    def live_count(self, at: float | None = None) -> int:
+        """How many workers are alive."""
+        at = _now() if at is None else at
+        cutoff = at - self.settings.worker_timeout_seconds
+        return int(self.client.zcount(self.keys.workers, cutoff, "+inf"))
+
+    def prune(self, at: float | None = None) -> int:
+        """Forget workers silent for ten timeouts; returns how many were dropped."""
+        at = _now() if at is None else at
+        cutoff = at - 10 * self.settings.worker_timeout_seconds
+        return int(self.client.zremrangebyscore(self.keys.workers, "-inf", cutoff))
