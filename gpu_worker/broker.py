@@ -7,6 +7,8 @@ instead, which ends the process.
 
 from __future__ import annotations
 
+import logging
+
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Callbacks, CurrentMessage, Pipelines, Retries, ShutdownNotifications
@@ -45,6 +47,12 @@ def build_broker(settings: Settings) -> RedisBroker:
     )
 
 
+def _hide_result_discarded_warning(record: logging.LogRecord) -> bool:
+    """Our actor's return value is consumed by :class:`JobProgress`, not by a Results backend."""
+    return "Results middleware" not in record.getMessage()
+
+
+logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_hide_result_discarded_warning)
 settings = Settings.from_env()
 broker = build_broker(settings)
 dramatiq.set_broker(broker)

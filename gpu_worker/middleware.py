@@ -184,6 +184,8 @@ class JobProgress(Middleware):
         paths = JobPaths(self.settings.jobs_dir, job_id)
         if exception is None:
             outcome = result or {}
+            if running.step is not None:
+                running.completed[running.step] = now() - running.step_started_at
             steps = dict(running.completed)
             steps.update(outcome.get("steps") or {})
             record = self.jobs.mark_completed(

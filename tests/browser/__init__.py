@@ -1,0 +1,1 @@
+"""Browser tests: the page in a real headless Chromium."""

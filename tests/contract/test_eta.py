@@ -1,0 +1,74 @@
+"""The ETA model: rolling per-step medians scaled by input size, and queue list-scheduling."""
+
+from __future__ import annotations
+
+import pytest
+
+from mrimesh.contract import STEP_NAMES
+from mrimesh.eta import progress_percent, queued_eta_seconds, running_remaining_seconds
+from mrimesh.timings import JobTiming, TimingModel
+
+SEG, MESH = "Segmenting", "Generating meshes"
+
+
+def _timing(total_scale: float, voxels: int) -> JobTiming:
+    steps = {name: 1.0 * total_scale for name in STEP_NAMES}
+    return JobTiming(total_seconds=sum(steps.values()), voxels=voxels, steps=steps)
+
+
+def test_eta_calculation() -> None:
+    """Given mock timing data, the ETA is the rest of this step plus the later steps."""
+    # Given five finished jobs of one size whose steps took 1 s each (one slow outlier)
+    history = [_timing(1.0, 1_000_000) for _ in range(4)] + [_timing(30.0, 1_000_000)]
+    model = TimingModel(history)
+    estimates = model.step_estimates(1_000_000)
+
+    # then the median ignores the outlier: 7 steps × 1 s
+    assert model.total_estimate(1_000_000) == pytest.approx(7.0)
+    # when a job is 40 % through "Segmenting" (3rd of 7 steps) after 0.4 s in that step
+    remaining = running_remaining_seconds(
+        estimates, SEG, 0.4, 0.4, completed={"Loading scan": 1.0, "Preparing": 1.0}
+    )
+    # then 0.6 s of this step and 4 later steps remain
+    assert remaining == pytest.approx(4.6)
+    # and the progress bar sits at the same share of expected time
+    assert progress_percent(estimates, SEG, 0.4) == pytest.approx(100 * 2.4 / 7)
+
+
+def test_without_history_there_is_no_eta() -> None:
+    model = TimingModel([])
+    assert model.step_estimates(1000) is None
+    assert model.total_estimate(1000) is None
+
+
+def test_bigger_inputs_take_proportionally_longer() -> None:
+    small = [_timing(1.0, 1_000_000) for _ in range(3)]
+    large = [_timing(8.0, 8_000_000) for _ in range(3)]
+    model = TimingModel(small + large)
+    # the fitted exponent is 1 (8× the voxels took 8× the time), so 4M voxels → 4 s per step
+    assert model.total_estimate(4_000_000) == pytest.approx(28.0, rel=0.01)
+    assert model.total_estimate(1_000_000) == pytest.approx(7.0, rel=0.01)
+
+
+def test_a_slow_running_job_stretches_its_own_estimate() -> None:
+    estimates = dict.fromkeys(STEP_NAMES, 1.0)
+    # the first two steps took twice as long as expected
+    remaining = running_remaining_seconds(
+        estimates, SEG, 0.0, 0.0, completed={"Loading scan": 2.0, "Preparing": 2.0}
+    )
+    assert remaining == pytest.approx(2 * 5.0)
+
+
+def test_queued_eta_schedules_the_jobs_ahead_on_the_live_workers() -> None:
+    # two workers busy for 10 s and 20 s; three 30 s jobs ahead; our job takes 30 s
+    eta = queued_eta_seconds(30.0, [30.0, 30.0, 30.0], [10.0, 20.0], live_workers=2)
+    # w1: 10 → 40 → 70 ; w2: 20 → 50 ; ours starts at 50 (w2) and ends at 80
+    assert eta == pytest.approx(80.0)
+
+
+def test_queued_eta_is_unknown_without_workers() -> None:
+    assert queued_eta_seconds(30.0, [], [], live_workers=0) is None
+
+
+def test_idle_worker_starts_the_next_job_at_once() -> None:
+    assert queued_eta_seconds(12.0, [], [], live_workers=1) == pytest.approx(12.0)
