@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from api import errors, extensions, frontend, jobs, security, stats, uploads
+from api import errors, extensions, frontend, jobs, rate_limits, security, stats, uploads
 from api.upload_stream import StreamingUploadRequest
 from mrimesh.config import Settings
 
@@ -34,6 +34,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     extensions.init_app(app, settings)
     errors.init_app(app)
+    rate_limits.init_app(app, settings)
     security.init_app(app)
     for blueprint in (uploads.bp, jobs.bp, stats.bp, frontend.bp):
         app.register_blueprint(blueprint)

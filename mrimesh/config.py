@@ -35,6 +35,12 @@ DEFAULT_WORKER_TIMEOUT_SECONDS = 30
 DEFAULT_TIMING_WINDOW = 20
 #: Minimum time between two progress writes for one job, in seconds.
 DEFAULT_PROGRESS_WRITE_INTERVAL_SECONDS = 0.25
+#: Uploads allowed per client address (flask-limiter syntax).
+DEFAULT_UPLOAD_RATE_LIMIT = "30 per hour"
+#: Status/download requests allowed per client address and job (a 2 s poll needs 30 per minute).
+DEFAULT_POLL_RATE_LIMIT = "120 per minute"
+#: Reverse proxies in front of the API whose X-Forwarded-For is trusted (1 behind nginx).
+DEFAULT_PROXY_HOPS = 0
 #: Torch device for inference: "auto" (cuda if available, else cpu), "cuda", "cuda:N" or "cpu".
 DEFAULT_DEVICE = "auto"
 #: Optional path to a MONAI bundle directory used instead of the built-in segmenter.
@@ -65,6 +71,9 @@ class Settings:
     worker_timeout_seconds: float = DEFAULT_WORKER_TIMEOUT_SECONDS
     timing_window: int = DEFAULT_TIMING_WINDOW
     progress_write_interval_seconds: float = DEFAULT_PROGRESS_WRITE_INTERVAL_SECONDS
+    upload_rate_limit: str = DEFAULT_UPLOAD_RATE_LIMIT
+    poll_rate_limit: str = DEFAULT_POLL_RATE_LIMIT
+    proxy_hops: int = DEFAULT_PROXY_HOPS
     device: str = DEFAULT_DEVICE
     model_bundle: str = DEFAULT_MODEL_BUNDLE
     key_prefix: str = DEFAULT_KEY_PREFIX

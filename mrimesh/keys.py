@@ -17,6 +17,7 @@ key                             type    what it holds
 ``{p}:timings:jobs``            list    JSON timing records of the last N completed jobs
 ``{p}:timings:queue_wait``      list    time (s) the last N jobs waited before starting
 ``{p}:hist:{name}``             hash    cluster-wide Prometheus histogram buckets, sum, count
+``{p}:ratelimit*``              zset    flask-limiter windows (per client, per client+job)
 ==============================  ======  ===========================================================
 
 Dramatiq keeps its own keys under its namespace (``dramatiq:*``); we never read its internals.
