@@ -34,8 +34,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     extensions.init_app(app, settings)
     errors.init_app(app)
-    rate_limits.init_app(app, settings)
     security.init_app(app)
     for blueprint in (uploads.bp, jobs.bp, stats.bp, frontend.bp):
         app.register_blueprint(blueprint)
+    rate_limits.init_app(app, settings)
     return app

@@ -9,7 +9,6 @@ from flask.typing import ResponseReturnValue
 
 from api.errors import abort
 from api.extensions import get_services
-from api.rate_limits import limiter, per_client_and_job, poll_limit
 from mrimesh.contract import JobStatus
 from mrimesh.paths import JobPaths, is_job_id
 from mrimesh.status_view import public_document
@@ -27,7 +26,6 @@ def _checked_id(job_id: str) -> str:
 
 
 @bp.get("/status/<job_id>")
-@limiter.limit(poll_limit, key_func=per_client_and_job)
 def status(job_id: str) -> ResponseReturnValue:
     """The job's state, progress, queue position and ETA."""
     document = get_services().status.render(_checked_id(job_id))
@@ -37,7 +35,6 @@ def status(job_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/download/<job_id>")
-@limiter.limit(poll_limit, key_func=per_client_and_job)
 def download(job_id: str) -> ResponseReturnValue:
     """The result zip (meshes, segmentation, report.json) of a completed job."""
     services = get_services()

@@ -2,9 +2,12 @@
 
 Uploads are limited per client address; polling is limited per client address *and* job, so a
 browser polling every 2 s never comes near its limit however many tabs share one address.
+Each app gets its own limiter, so limits follow that app's settings.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask import Flask, request
 from flask_limiter import Limiter
@@ -13,8 +16,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mrimesh.config import Settings
 
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True, swallow_errors=True)
-
 
 def per_client_and_job() -> str:
     """Rate-limit key for one client polling one job."""
@@ -22,25 +23,28 @@ def per_client_and_job() -> str:
     return f"{get_remote_address()}:{job_id}"
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Store counters in Redis and trust ``proxy_hops`` reverse proxies for client addresses."""
+def init_app(app: Flask, settings: Settings) -> Limiter:
+    """Limit uploads and polling; call after the blueprints are registered."""
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
-    app.config.setdefault("RATELIMIT_STORAGE_URI", settings.redis_url)
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", f"{settings.key_prefix}:ratelimit")
-    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
-    limiter.init_app(app)
+    limiter = Limiter(
+        key_func=get_remote_address,
+        app=app,
+        storage_uri=settings.redis_url,
+        key_prefix=f"{settings.key_prefix}:ratelimit",
+        strategy="moving-window",
+        headers_enabled=True,
+        swallow_errors=True,  # a Redis outage answers 503 elsewhere; never 500 from here
+    )
+    _limit(app, limiter, "uploads.upload", settings.upload_rate_limit, get_remote_address)
+    for endpoint in ("jobs.status", "jobs.download"):
+        _limit(app, limiter, endpoint, settings.poll_rate_limit, per_client_and_job)
+    return limiter
 
 
-def upload_limit() -> str:
-    """The configured upload limit of the current app."""
-    from api.extensions import get_services
-
-    return get_services().settings.upload_rate_limit
-
-
-def poll_limit() -> str:
-    """The configured polling limit of the current app."""
-    from api.extensions import get_services
-
-    return get_services().settings.poll_rate_limit
+def _limit(
+    app: Flask, limiter: Limiter, endpoint: str, limit: str, key_func: Callable[[], str]
+) -> None:
+    app.view_functions[endpoint] = limiter.limit(limit, key_func=key_func)(
+        app.view_functions[endpoint]
+    )

@@ -11,7 +11,6 @@ from flask.typing import ResponseReturnValue
 from api.errors import abort
 from api.extensions import get_services
 from api.input_check import InputRejected, check_upload
-from api.rate_limits import limiter, upload_limit
 from api.upload_stream import store_upload
 from mrimesh import limits
 from mrimesh.enqueue import enqueue_job
@@ -22,7 +21,6 @@ bp = Blueprint("uploads", __name__)
 
 
 @bp.post("/upload")
-@limiter.limit(upload_limit)
 def upload() -> ResponseReturnValue:
     """Accept one MRI as multipart field ``file`` and answer 202 with the new job."""
     services = get_services()

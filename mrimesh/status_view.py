@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 from mrimesh.contract import JobStatus
@@ -16,12 +18,31 @@ from mrimesh.timings import TimingModel
 MAX_JOBS_AHEAD_CONSIDERED = 1000
 
 
-class StatusView:
-    """Renders job records for the API."""
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """The waiting line and the running jobs at one moment, shared by many status requests."""
 
-    def __init__(self, store: JobStore, stats: StatsReader):
+    taken_at: float
+    expected_seconds: list[float]
+    running_left_seconds: list[float]
+    live_workers: int
+    model: TimingModel
+
+
+class StatusView:
+    """Renders job records for the API.
+
+    Queued ETAs need the whole line ahead of a job; one snapshot of it is built at most every
+    ``snapshot_seconds`` per process and shared by all requests, so hundreds of pollers cost a
+    handful of Redis round trips per second, not one per job ahead per request.
+    """
+
+    def __init__(self, store: JobStore, stats: StatsReader, snapshot_seconds: float = 1.0):
         self.store = store
         self.stats = stats
+        self.snapshot_seconds = snapshot_seconds
+        self._snapshot: QueueSnapshot | None = None
+        self._lock = threading.Lock()
 
     def render(self, job_id: str, at: float | None = None) -> dict[str, Any] | None:
         """The ``/status`` JSON for ``job_id``, or ``None`` when the job does not exist."""
@@ -32,52 +53,78 @@ class StatusView:
         position = None
         eta: float | None = None
         if record.status is JobStatus.QUEUED:
-            position = self.store.queue_position(job_id)
-            eta = self._queued_eta(record, position, at)
+            position, eta = self._queued(record, at)
         elif record.status is JobStatus.PROCESSING:
-            eta = self._running_eta(record, self.stats.timing_model(), at)
+            eta = _running_eta(record, self.stats.timing_model(), at)
         elif record.status is JobStatus.COMPLETED:
             eta = 0.0
         return public_document(record, queue_position=position, eta_seconds=eta)
 
-    def _running_eta(self, record: JobRecord, model: TimingModel, at: float) -> float | None:
-        estimates = record.step_estimates or model.step_estimates(record.input_voxels)
-        if not estimates:
-            return None
-        step_elapsed = max(at - (record.step_started_at or record.started_at or at), 0.0)
-        return running_remaining_seconds(
-            estimates,
-            record.current_step,
-            record.step_fraction,
-            step_elapsed,
-            record.completed_steps,
+    def _queued(self, record: JobRecord, at: float) -> tuple[int | None, float | None]:
+        position = self.store.queue_position(record.job_id)  # always exact, O(log n)
+        if position is None:
+            return None, None
+        snapshot = self._queue_snapshot(at)
+        if not snapshot.model.has_history:
+            return position, None
+        own = snapshot.model.total_estimate(record.input_voxels) or 0.0
+        eta = queued_eta_seconds(
+            own,
+            snapshot.expected_seconds[: position - 1],
+            snapshot.running_left_seconds,
+            snapshot.live_workers,
         )
+        return position, eta
 
-    def _queued_eta(self, record: JobRecord, position: int | None, at: float) -> float | None:
-        model = self.stats.timing_model()
-        if not model.has_history or position is None:
-            return None
-        live_workers = self.stats.workers.live_count(at)
-        keys = self.store.keys
-        client = self.store.client
-        ahead_ids = client.zrange(keys.waiting, 0, min(position - 1, MAX_JOBS_AHEAD_CONSIDERED) - 1)
-        running_ids = client.zrange(keys.active, 0, -1)
+    def _queue_snapshot(self, at: float) -> QueueSnapshot:
+        with self._lock:
+            current = self._snapshot
+            if current and 0 <= at - current.taken_at < self.snapshot_seconds:
+                return current
+            self._snapshot = self._take_snapshot(at)
+            return self._snapshot
+
+    def _take_snapshot(self, at: float) -> QueueSnapshot:
+        keys, client = self.store.keys, self.store.client
         pipe = client.pipeline(transaction=False)
-        for job_id in ahead_ids:
-            pipe.hget(keys.job(_text(job_id)), "input_voxels")
+        pipe.zrange(keys.waiting, 0, MAX_JOBS_AHEAD_CONSIDERED - 1)
+        pipe.zrange(keys.active, 0, -1)
+        waiting_ids, running_ids = pipe.execute()
+        waiting = [_text(i) for i in waiting_ids]
+        pipe = client.pipeline(transaction=False)
+        for job_id in waiting:
+            pipe.hget(keys.job(job_id), "input_voxels")
         for job_id in running_ids:
             pipe.hgetall(keys.job(_text(job_id)))
-        replies = pipe.execute() if (ahead_ids or running_ids) else []
-        ahead_voxels = replies[: len(ahead_ids)]
-        running_records = [JobRecord.from_hash(r) for r in replies[len(ahead_ids) :] if r]
-        ahead = [model.total_estimate(int(v) if v else None) or 0.0 for v in ahead_voxels]
-        running_left = [
-            self._running_eta(r, model, at) or 0.0
-            for r in running_records
-            if r.status is JobStatus.PROCESSING
-        ]
-        own = model.total_estimate(record.input_voxels) or 0.0
-        return queued_eta_seconds(own, ahead, running_left, live_workers)
+        replies = pipe.execute() if (waiting or running_ids) else []
+        model = self.stats.timing_model()
+        voxels = replies[: len(waiting)]
+        running = [JobRecord.from_hash(r) for r in replies[len(waiting) :] if r]
+        return QueueSnapshot(
+            taken_at=at,
+            expected_seconds=[model.total_estimate(int(v) if v else None) or 0.0 for v in voxels],
+            running_left_seconds=[
+                _running_eta(r, model, at) or 0.0
+                for r in running
+                if r.status is JobStatus.PROCESSING
+            ],
+            live_workers=self.stats.workers.live_count(at),
+            model=model,
+        )
+
+
+def _running_eta(record: JobRecord, model: TimingModel, at: float) -> float | None:
+    estimates = record.step_estimates or model.step_estimates(record.input_voxels)
+    if not estimates:
+        return None
+    step_elapsed = max(at - (record.step_started_at or record.started_at or at), 0.0)
+    return running_remaining_seconds(
+        estimates,
+        record.current_step,
+        record.step_fraction,
+        step_elapsed,
+        record.completed_steps,
+    )
 
 
 def public_document(
