@@ -28,8 +28,6 @@ from mrimesh.workers import WorkerRegistry
 
 logger = logging.getLogger("mrimesh.janitor")
 
-#: Seconds between two sweeps.
-DEFAULT_INTERVAL_SECONDS = 10.0
 #: Partial uploads older than this (s) are deleted.
 STALE_UPLOAD_SECONDS = 3600
 
@@ -130,12 +128,13 @@ def main(argv: list[str] | None = None) -> None:
     """Sweep forever (or once with ``--once``)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--once", action="store_true", help="run one sweep and exit")
-    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_SECONDS)
+    parser.add_argument("--interval", type=float, help="seconds between sweeps")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings.from_env()
+    interval = args.interval or settings.janitor_interval_seconds
     janitor = Janitor(settings, connect(settings.redis_url))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             logger.warning("Redis unavailable, will retry: %s", e)
         if args.once:
             return
-        stop.wait(max(args.interval - (time.monotonic() - started), 0.5))
+        stop.wait(max(interval - (time.monotonic() - started), 0.5))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ DEFAULT_JOB_TIME_LIMIT_SECONDS = 1800
 DEFAULT_WORKER_HEARTBEAT_SECONDS = 5
 #: A worker (or a running job) silent for longer than this is considered dead, in seconds.
 DEFAULT_WORKER_TIMEOUT_SECONDS = 30
+#: Seconds between two janitor sweeps (expiry, crashed-worker recovery, stray files).
+DEFAULT_JANITOR_INTERVAL_SECONDS = 10.0
 #: How many finished jobs the rolling timing window keeps.
 DEFAULT_TIMING_WINDOW = 20
 #: Minimum time between two progress writes for one job, in seconds.
@@ -69,6 +71,7 @@ class Settings:
     job_time_limit_seconds: int = DEFAULT_JOB_TIME_LIMIT_SECONDS
     worker_heartbeat_seconds: float = DEFAULT_WORKER_HEARTBEAT_SECONDS
     worker_timeout_seconds: float = DEFAULT_WORKER_TIMEOUT_SECONDS
+    janitor_interval_seconds: float = DEFAULT_JANITOR_INTERVAL_SECONDS
     timing_window: int = DEFAULT_TIMING_WINDOW
     progress_write_interval_seconds: float = DEFAULT_PROGRESS_WRITE_INTERVAL_SECONDS
     upload_rate_limit: str = DEFAULT_UPLOAD_RATE_LIMIT

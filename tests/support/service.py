@@ -46,6 +46,7 @@ class ServiceStack:
                 "MRIMESH_UPLOAD_RATE_LIMIT": "1000 per hour",
                 "MRIMESH_WORKER_HEARTBEAT_SECONDS": "1",
                 "MRIMESH_WORKER_TIMEOUT_SECONDS": "5",
+                "MRIMESH_JANITOR_INTERVAL_SECONDS": "1",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -73,6 +74,11 @@ class ServiceStack:
     def start_worker(self, name: str = "worker") -> None:
         """Start one real Dramatiq worker."""
         self._spawn(name, [sys.executable, "-m", "gpu_worker.worker"])
+
+    def start_supervised(self) -> None:
+        """Start everything through ``scripts/serve.py``, as ``make run`` does."""
+        self._spawn("serve", [sys.executable, "scripts/serve.py"])
+        self.wait_until(lambda: self._healthy(), 60, "the supervised API to answer /healthz")
 
     def start_janitor(self, interval: float = 1.0) -> None:
         """Start the janitor with a short sweep interval."""
