@@ -1,8 +1,8 @@
 """The worker's Dramatiq broker: Redis, our progress middleware, retries, no thread time limit.
 
 Dramatiq's ``TimeLimit`` raises inside the worker thread, which never happens while the hot loop
-is inside C or CUDA code; the per-job limit is enforced by :class:`~gpu_worker.watchdog.Watchdog`
-instead, which ends the process.
+is inside C or CUDA code; the per-job limit is enforced by the worker's sidecar process instead
+(:mod:`gpu_worker.sidecar`), which ends the worker.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dramatiq.middleware import Callbacks, CurrentMessage, Pipelines, Retries, S
 
 from gpu_worker.middleware import JobProgress
 from gpu_worker.pipeline import InputError, preload
-from gpu_worker.watchdog import Watchdog
 from mrimesh.config import Settings
 from mrimesh.redis_client import connect
 
@@ -30,7 +29,6 @@ def build_broker(settings: Settings) -> RedisBroker:
     progress = JobProgress(settings, client, input_errors=(InputError,), preload=preload)
     middleware = [
         progress,
-        Watchdog(settings, progress),
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),

@@ -2,7 +2,8 @@
 
 Hooks, in the order a job meets them:
 
-* ``after_worker_boot``: start the heartbeat thread and load the models, once per process.
+* ``before_worker_boot``: load the models, once per process, before any message is taken.
+* ``after_worker_boot``: start the sidecar process (heartbeats, per-job time limit).
 * ``before_process_message``: move the job to ``processing``, count the attempt, install a
   progress reporter for the pipeline's ``report_step`` calls. A job that may not run (cancelled,
   expired, already finished by a redelivered twin) is skipped.
@@ -20,7 +21,7 @@ import contextlib
 import logging
 import os
 import socket
-import threading
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 
 from gpu_worker.progress import Cancelled, reset_reporter, set_reporter
+from gpu_worker.sidecar import start_sidecar
 from mrimesh.config import Settings
 from mrimesh.contract import ACTOR_NAME, PRIOR_STEP_WEIGHTS, STEP_NAMES, JobStatus
 from mrimesh.eta import progress_percent
@@ -68,6 +70,7 @@ class JobProgress(Middleware):
         *,
         input_errors: tuple[type[BaseException], ...] = (),
         preload: Callable[[Settings], None] | None = None,
+        start_sidecar_process: bool = True,
     ):
         self.settings = settings
         self.jobs = JobStore(client, settings)
@@ -76,46 +79,38 @@ class JobProgress(Middleware):
         self.input_errors = input_errors
         self.preload = preload
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.start_sidecar = start_sidecar_process
         self._running: dict[str, RunningJob] = {}
-        self._stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
+        self._sidecar: subprocess.Popen | None = None
 
     def running_jobs(self) -> list[RunningJob]:
         """Jobs this process is running now."""
         return list(self._running.values())
 
     # -- process lifecycle -----------------------------------------------------------------
-    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        """Start heartbeats, then load the models once for this process."""
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self._stop.clear()
-        self._heartbeat = threading.Thread(
-            target=self._beat_forever, name="mrimesh-heartbeat", daemon=True
-        )
-        self._heartbeat.start()
+    def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        """Load the models once for this process, before any message is taken."""
         if self.preload is not None:
             started = time.perf_counter()
             self.preload(self.settings)
             logger.info("models loaded in %.1f s", time.perf_counter() - started)
 
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        """Start the sidecar that reports this worker alive and enforces the time limit."""
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        if self.start_sidecar:
+            self._sidecar = start_sidecar(self.worker_id)
+
     def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        """Stop heartbeats and leave the registry."""
-        self._stop.set()
+        """Stop the sidecar and leave the registry."""
+        if self._sidecar is not None:
+            self._sidecar.terminate()
+            self._sidecar.wait(10)
+            self._sidecar = None
         try:
             self.workers.leave(self.worker_id)
         except redis.exceptions.RedisError:
             logger.warning("could not deregister worker %s", self.worker_id)
-
-    def _beat_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                at = now()
-                self.workers.beat(self.worker_id, at)
-                for running in list(self._running.values()):
-                    self.jobs.touch(running.job_id, at)
-            except redis.exceptions.RedisError as e:
-                logger.warning("heartbeat failed: %s", e)
-            self._stop.wait(self.settings.worker_heartbeat_seconds)
 
     # -- message lifecycle -----------------------------------------------------------------
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
@@ -199,8 +194,14 @@ class JobProgress(Middleware):
             logger.info("job %s completed in %.1f s", job_id, now() - running.started_at)
             return
         if isinstance(exception, Cancelled):
-            logger.info("job %s stopped after cancellation", job_id)
-            paths.remove()
+            # The job left "processing" under us: cancelled or expired (delete its files), or
+            # requeued by the janitor (keep the upload for the next attempt).
+            record = self.jobs.get(job_id)
+            if record is None or record.status in (JobStatus.CANCELLED, JobStatus.EXPIRED):
+                paths.remove()
+            logger.info(
+                "job %s stopped: it is now %s", job_id, record.status.value if record else "gone"
+            )
             return
         if isinstance(exception, self.input_errors):
             code = getattr(exception, "code", None) or "invalid_input"

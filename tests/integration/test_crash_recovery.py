@@ -71,7 +71,7 @@ def test_worker_killed_mid_segmentation_job_still_completes_once(supervised, tmp
     assert "stopped unexpectedly" in retrying["retry_reason"]
     # and the restarted worker completes it, exactly once
     done = stack.wait_for_status(job_id, {"completed", "failed"}, timeout=400)
-    assert done["status"] == "completed", done
+    assert done["status"] == "completed", (done["error"], done["error_code"])
     assert done["attempt"] == 2
     stats = stack.get("stats").json()
     assert stats["completed_jobs"] == 1
@@ -104,3 +104,32 @@ def test_a_job_that_keeps_killing_its_worker_fails_after_three_attempts(
     # and the service still serves: the restarted worker is back
     stack.wait_for_workers(1, timeout=180)
     assert stack.get("healthz").status_code == 200
+
+
+def test_a_job_past_the_time_limit_fails_as_a_timeout_and_the_worker_is_replaced(
+    tmp_path,
+) -> None:
+    server = RedisServer(tmp_path / "redis", persistent=True).start()
+    stack = ServiceStack(
+        redis_url=server.url,
+        data_dir=tmp_path / "data",
+        log_dir=tmp_path / "logs",
+        extra_env={"MRIMESH_JOB_TIME_LIMIT_SECONDS": "2"},
+    )
+    try:
+        stack.start_supervised()
+        stack.wait_for_workers(1, timeout=180)
+        scan = downsampled_brain(tmp_path / "brain.nii.gz", step=1)
+        job_id = stack.upload(scan).json()["job_id"]
+
+        failed = stack.wait_for_status(job_id, {"failed", "completed"}, timeout=120)
+
+        assert failed["status"] == "failed"
+        assert failed["error_code"] == "timeout"
+        assert "2 s limit" in failed["error"]
+        assert not (tmp_path / "data" / "jobs" / job_id).exists()
+        stack.wait_until(lambda: "serve: worker exited" in stack.log("serve"), 30, "a restart")
+        stack.wait_for_workers(1, timeout=180)
+    finally:
+        stack.stop("serve", signal.SIGINT, timeout=60)
+        server.stop()

@@ -44,6 +44,7 @@ class ServiceStack:
                 "MRIMESH_BIND_HOST": "127.0.0.1",
                 "MRIMESH_API_WORKERS": "2",
                 "MRIMESH_UPLOAD_RATE_LIMIT": "1000 per hour",
+                "MRIMESH_POLL_RATE_LIMIT": "100000 per minute",
                 "MRIMESH_WORKER_HEARTBEAT_SECONDS": "1",
                 "MRIMESH_WORKER_TIMEOUT_SECONDS": "5",
                 "MRIMESH_JANITOR_INTERVAL_SECONDS": "1",

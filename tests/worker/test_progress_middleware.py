@@ -24,6 +24,7 @@ from gpu_worker.progress import report_step
 from mrimesh.config import Settings
 from mrimesh.contract import ACTOR_NAME, QUEUE_NAME, STEP_NAMES
 from mrimesh.redis_client import connect
+from mrimesh.workers import WorkerRegistry
 
 
 class BadScanError(Exception):
@@ -43,6 +44,8 @@ def run_worker(fast_settings: Settings) -> Iterator[Callable[[Callable[[str], ob
     def start(body: Callable[[str], object]) -> None:
         client = connect(fast_settings.redis_url)
         progress = JobProgress(fast_settings, client, input_errors=(BadScanError,))
+        progress.start_sidecar = False  # this process is the test runner; beat by hand
+        WorkerRegistry(client, fast_settings).beat(progress.worker_id)
         broker = RedisBroker(
             client=client,
             namespace=fast_settings.dramatiq_namespace,

@@ -1,0 +1,136 @@
+"""The worker's sidecar: liveness heartbeats and the per-job time limit, from its own process.
+
+A heartbeat thread inside the worker would starve whenever the pipeline sits in C code that holds
+the GIL (open3d, some numpy), making a busy worker look dead; and an in-process time limit cannot
+interrupt such code at all. So each worker process starts this small process (spawned with
+``subprocess``, never forked, before CUDA is initialised). Every few seconds it:
+
+* says the worker is alive (``{p}:workers``) for as long as the worker process exists;
+* fails a job of this worker that has run past ``MRIMESH_JOB_TIME_LIMIT_SECONDS`` with a timeout
+  reason, deletes its files and ends the worker with SIGKILL; the supervisor starts a new one.
+
+It exits by itself when the worker process is gone.
+
+    python -m gpu_worker.sidecar --worker-id HOST:PID --worker-pid PID
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import redis
+
+from mrimesh.config import Settings
+from mrimesh.contract import JobStatus
+from mrimesh.jobs import JobStore
+from mrimesh.paths import JobPaths
+from mrimesh.redis_client import connect
+from mrimesh.timefmt import now
+from mrimesh.workers import WorkerRegistry
+
+logger = logging.getLogger("mrimesh.sidecar")
+
+
+def start_sidecar(worker_id: str) -> subprocess.Popen:
+    """Spawn the sidecar for the calling worker process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gpu_worker.sidecar", "--worker-id", worker_id,
+         "--worker-pid", str(os.getpid())]
+    )  # fmt: skip
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` exists (and is not a zombie we could reap)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
+
+
+class Sidecar:
+    """One worker's heartbeat and time-limit enforcer."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, worker_id: str, worker_pid: int):
+        self.settings = settings
+        self.jobs = JobStore(client, settings)
+        self.workers = WorkerRegistry(client, settings)
+        self.worker_id = worker_id
+        self.worker_pid = worker_pid
+
+    def tick(self, at: float | None = None) -> bool:
+        """Beat and enforce the limit once; False when the worker is gone (or was ended)."""
+        at = now() if at is None else at
+        if not process_alive(self.worker_pid):
+            return False
+        self.workers.beat(self.worker_id, at)
+        for job_id in self._my_running_jobs():
+            record = self.jobs.get(job_id)
+            if record is None or record.status is not JobStatus.PROCESSING:
+                continue
+            self.jobs.touch(job_id, at)
+            limit = self.settings.job_time_limit_seconds
+            if at - (record.started_at or at) > limit:
+                self._end_for_timeout(job_id, limit)
+                return False
+        return True
+
+    def _my_running_jobs(self) -> list[str]:
+        client = self.jobs.client
+        ids = [i.decode() for i in client.zrange(self.jobs.keys.active, 0, -1)]
+        if not ids:
+            return []
+        pipe = client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self.jobs.keys.job(job_id), "worker_id")
+        owners = pipe.execute()
+        return [j for j, w in zip(ids, owners, strict=True) if w and w.decode() == self.worker_id]
+
+    def _end_for_timeout(self, job_id: str, limit: int) -> None:
+        logger.error("job %s ran past %d s; ending worker %s", job_id, limit, self.worker_id)
+        self.jobs.mark_failed(
+            job_id,
+            error=f"Processing took longer than the {limit} s limit and was stopped.",
+            code="timeout",
+        )
+        JobPaths(self.settings.jobs_dir, job_id).remove()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.worker_pid, signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Beat until the worker is gone."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--worker-id", required=True)
+    parser.add_argument("--worker-pid", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    settings = Settings.from_env()
+    sidecar = Sidecar(settings, connect(settings.redis_url), args.worker_id, args.worker_pid)
+    while True:
+        try:
+            if not sidecar.tick():
+                return
+        except redis.exceptions.RedisError as e:
+            logger.warning("Redis unavailable, will retry: %s", e)
+        time.sleep(settings.worker_heartbeat_seconds)
+
+
+if __name__ == "__main__":
+    main()
