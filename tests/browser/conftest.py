@@ -5,7 +5,7 @@ Two kinds of browser test live here:
 * ``test_localstorage_integration.py`` drives the page against the real service
   (``live_service`` from ``tests/conftest.py``: Redis, gunicorn and a Dramatiq worker).
 * ``test_page_*.py`` serve ``web/`` from a tiny static server that sends the production
-  Content-Security-Policy, and answer the API from a :class:`FakeApi` through Playwright
+  Content-Security-Policy, and answer the API from a :class:`ScriptedApi` through Playwright
   routing. They cover states a real job rarely shows on cue: a queue position, a retry, a
   lost connection, an ETA counting down.
 
@@ -14,6 +14,7 @@ Chromium is Debian's (``apt-get install chromium``); Playwright's own download i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.browser.fake_api import STORAGE_KEY, FakeApi
+from tests.browser.scripted_api import STORAGE_KEY, ScriptedApi, result_zip
 
 #: Where Debian's chromium package puts the browser.
 CHROMIUM_PATH = Path("/usr/bin/chromium")
@@ -85,8 +86,13 @@ class PageProblems:
     messages: list[str] = field(default_factory=list)
 
     def assert_none(self) -> None:
-        """Fail with every recorded problem."""
-        assert self.messages == [], "page reported errors:\n" + "\n".join(self.messages)
+        """Fail with every recorded problem.
+
+        Chromium logs each non-2xx response as "Failed to load resource"; an API error the
+        page handles is not a page problem, so those lines are left out.
+        """
+        problems = [m for m in self.messages if "Failed to load resource" not in m]
+        assert problems == [], "page reported errors:\n" + "\n".join(problems)
 
 
 @pytest.fixture
@@ -109,11 +115,59 @@ def page(context: BrowserContext, page_problems: PageProblems) -> Page:
     return page
 
 
-# ---- Static page + fake API ------------------------------------------------------------------
+# ---- Static page + scripted API ------------------------------------------------------------------
+
+
+#: What the stand-in ``/download/<id>`` serves: two small meshes and a report.
+RESULT_ZIP = result_zip()
 
 
 class _StaticHandler(SimpleHTTPRequestHandler):
-    """Serves ``web/`` with the production security headers; anything else is a JSON 404."""
+    """Serves ``web/`` with the production security headers, and stands in for two API calls.
+
+    It also answers ``GET /download/<id>`` with a small result zip: Chromium fetches downloads
+    outside Playwright's request routing, so the scripted API cannot answer that one. It ignores
+    ``Range`` (answers 200 with the whole file), which the page's zip reader must cope with.
+    """
+
+    def do_GET(self) -> None:
+        """Serve a file, or the stand-in download."""
+        if self.path.startswith("/download/"):
+            self._send_zip_headers()
+            self.wfile.write(RESULT_ZIP)
+            return
+        super().do_GET()
+
+    def do_HEAD(self) -> None:
+        """Headers of a file, or of the stand-in download."""
+        if self.path.startswith("/download/"):
+            self._send_zip_headers()
+            return
+        super().do_HEAD()
+
+    def do_POST(self) -> None:
+        """Take an upload in full, then never answer: the page stays "checking the file"."""
+        if self.path != "/upload":
+            self.send_error(404)
+            return
+        remaining = int(self.headers.get("Content-Length", "0"))
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 65536))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+        self.connection.settimeout(30)
+        with contextlib.suppress(OSError):
+            self.connection.recv(1)  # returns when the page aborts or closes
+        self.close_connection = True
+
+    def _send_zip_headers(self) -> None:
+        job_id = self.path.removeprefix("/download/")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header("Content-Disposition", f'attachment; filename="mrimesh-{job_id}.zip"')
+        self.send_header("Content-Length", str(len(RESULT_ZIP)))
+        self.end_headers()
 
     def end_headers(self) -> None:
         self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -139,9 +193,9 @@ def static_site() -> Iterator[str]:
 
 
 @pytest.fixture
-def fake_api(page: Page) -> FakeApi:
+def scripted_api(page: Page) -> ScriptedApi:
     """A scripted API behind ``page``; set its replies before loading the page."""
-    return FakeApi(page)
+    return ScriptedApi(page)
 
 
 class JobStorage:

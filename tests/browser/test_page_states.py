@@ -1,13 +1,14 @@
 """The page in each state a job can be in, against a scripted API.
 
 The real service is covered by ``test_localstorage_integration.py``; here the API is a
-:class:`~tests.browser.fake_api.FakeApi`, so a test can put the page in any state on cue (third
+:class:`ScriptedApi`, so a test can put the page in any state on cue (third
 in line, a retry, a lost connection, an ETA counting down) and drive time with Playwright's
 fake clock.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,11 +17,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import JobStorage, PageProblems
-from tests.browser.fake_api import (
+from tests.browser.scripted_api import (
     DROP,
     HOLD,
     JOB_ID,
-    FakeApi,
+    PASS,
+    ScriptedApi,
     completed_body,
     iso_ago,
     status_body,
@@ -52,20 +54,24 @@ def freeze_clock(page: Page) -> None:
     page.clock.pause_at(now)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    """Poll a Python-side condition (e.g. a request count) until true."""
+def wait_until(page: Page, condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    """Wait for a Python-side condition (a request count, say).
+
+    Waits with ``page.wait_for_timeout``, not ``time.sleep``: the sync API only runs route
+    handlers while Python is inside a Playwright call.
+    """
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+            raise AssertionError(f"timed out waiting for {what}")
+        page.wait_for_timeout(50)
 
 
 # ---- Loading -----------------------------------------------------------------------------------
 
 
 def test_page_loads_under_the_production_csp_without_errors(
-    page: Page, fake_api: FakeApi, static_site: str, page_problems: PageProblems
+    page: Page, scripted_api: ScriptedApi, static_site: str, page_problems: PageProblems
 ) -> None:
     # given a browser with no remembered job
     # when the page loads under the production Content-Security-Policy
@@ -81,7 +87,7 @@ def test_page_loads_under_the_production_csp_without_errors(
 
 
 def test_an_unreadable_stored_entry_is_dropped(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a localStorage entry that is not the page's JSON
     page.goto(static_site)
@@ -100,7 +106,7 @@ def test_an_unreadable_stored_entry_is_dropped(
 
 
 def test_a_file_of_the_wrong_type_is_refused_before_upload(
-    page: Page, fake_api: FakeApi, static_site: str
+    page: Page, scripted_api: ScriptedApi, static_site: str
 ) -> None:
     # given the upload form
     page.goto(static_site)
@@ -113,11 +119,11 @@ def test_a_file_of_the_wrong_type_is_refused_before_upload(
     # then the page explains which files it takes, and nothing is sent
     expect(page.get_by_role("alert")).to_contain_text("“notes.txt” is not a supported file")
     expect(page.get_by_role("button", name="Upload and process")).to_be_disabled()
-    assert fake_api.count("POST upload") == 0
+    assert scripted_api.count("POST upload") == 0
 
 
 def test_a_file_over_the_size_limit_is_refused_before_upload(
-    page: Page, fake_api: FakeApi, static_site: str
+    page: Page, scripted_api: ScriptedApi, static_site: str
 ) -> None:
     # given a page whose limit is 1 KB
     page.goto(static_site)
@@ -133,6 +139,58 @@ def test_a_file_over_the_size_limit_is_refused_before_upload(
     expect(page.get_by_role("button", name="Upload and process")).to_be_disabled()
 
 
+def test_a_dropped_file_is_chosen_like_a_picked_one(
+    page: Page, scripted_api: ScriptedApi, static_site: str
+) -> None:
+    # given the upload form
+    page.goto(static_site)
+
+    # when a scan is dropped on the drop zone
+    page.evaluate(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array(2048)], 'dropped.mgz'));
+            const zone = document.getElementById('dropzone');
+            zone.dispatchEvent(new DragEvent('dragenter', { dataTransfer: data, bubbles: true }));
+            zone.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true }));
+        }"""
+    )
+
+    # then it is the chosen file, ready to upload
+    expect(page.locator("#file-name")).to_have_text("dropped.mgz")
+    expect(page.locator("#file-size")).to_have_text("2.0 KB")
+    expect(page.get_by_role("button", name="Upload and process")).to_be_enabled()
+    expect(page.locator("#dropzone")).not_to_have_class(re.compile("is-dragging"))
+
+
+def test_an_upload_shows_its_progress_and_can_be_cancelled(
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
+) -> None:
+    # given a server that takes the whole file but has not answered yet
+    scripted_api.upload_reply = PASS
+    page.goto(static_site)
+
+    # when a 2 MB scan is uploaded
+    big_scan = {**SCAN, "buffer": b"\x1f\x8b" + bytes(2 * 1024 * 1024)}
+    page.set_input_files("#file-input", files=[big_scan])
+    page.get_by_role("button", name="Upload and process").click()
+
+    # then the upload bar shows the bytes sent, then that the server is checking the file
+    expect(page.locator("#upload-progress")).to_be_visible()
+    expect(page.locator("#upload-progress-text")).to_have_text("done, checking the file…")
+    expect(page.locator("#upload-progress")).to_have_js_property("value", 100)
+    expect(page.get_by_role("button", name="Upload and process")).to_be_hidden()
+
+    # when the upload is cancelled
+    page.get_by_role("button", name="Cancel upload").click()
+
+    # then the form is back, without an error, and nothing is remembered
+    expect(page.get_by_role("button", name="Upload and process")).to_be_enabled()
+    expect(page.locator("#upload-progress")).to_be_hidden()
+    expect(page.locator("#upload-error")).to_be_hidden()
+    assert job_storage.get() is None
+
+
 @pytest.mark.parametrize(
     ("status", "body", "shown"),
     [
@@ -146,11 +204,11 @@ def test_a_file_over_the_size_limit_is_refused_before_upload(
     ],
 )
 def test_an_upload_refused_by_the_server_shows_why(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage,
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage,
     status: int, body: dict, shown: str,
 ) -> None:  # fmt: skip
     # given a server that refuses the upload
-    fake_api.upload_reply = (status, body)
+    scripted_api.upload_reply = (status, body)
     page.goto(static_site)
 
     # when a scan is uploaded
@@ -166,10 +224,10 @@ def test_an_upload_refused_by_the_server_shows_why(
 
 
 def test_a_queued_job_shows_its_place_in_line_and_no_invented_eta(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a server that puts the job third in line, with no estimate yet
-    fake_api.reply_with_status((200, status_body("queued", queue_position=3, eta_seconds=None)))
+    scripted_api.reply_with_status((200, status_body("queued", queue_position=3, eta_seconds=None)))
     page.goto(static_site)
 
     # when a scan is uploaded
@@ -181,15 +239,15 @@ def test_a_queued_job_shows_its_place_in_line_and_no_invented_eta(
     expect(page.locator("#job-eta")).to_have_text("estimating…")
     assert job_storage.get() == {
         "job_id": JOB_ID,
-        "created_at": fake_api.upload_reply[1]["created_at"],
+        "created_at": scripted_api.upload_reply[1]["created_at"],
     }
 
 
 def test_progress_step_and_percent_are_shown_accessibly(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a job 45 % through mesh generation
-    fake_api.reply_with_status(
+    scripted_api.reply_with_status(
         (200, status_body("processing", progress_percent=45, current_step="Generating meshes",
                           eta_seconds=170, started_at=iso_ago(minutes=2)))
     )  # fmt: skip
@@ -209,10 +267,10 @@ def test_progress_step_and_percent_are_shown_accessibly(
 
 
 def test_a_retried_job_says_which_attempt_it_is_on(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a job on its second of three attempts
-    fake_api.reply_with_status(
+    scripted_api.reply_with_status(
         (200, status_body("processing", progress_percent=10, current_step="Preparing",
                           attempt=2, max_attempts=3))
     )  # fmt: skip
@@ -225,33 +283,39 @@ def test_a_retried_job_says_which_attempt_it_is_on(
 
 
 def test_status_is_polled_every_two_seconds_one_request_at_a_time(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a paused clock and a server whose third answer never comes
-    running = status_body("processing", progress_percent=20, current_step="Segmenting")
-    fake_api.reply_with_status((200, running), (200, running), HOLD)
+    scripted_api.reply_with_status(
+        (200, status_body("processing", progress_percent=20, current_step="Segmenting")),
+        (200, status_body("processing", progress_percent=40, current_step="Cleaning up")),
+        HOLD,
+    )
     freeze_clock(page)
     resume_job(page, job_storage, static_site, iso_ago(minutes=1))
     expect(page.locator("#job-step")).to_have_text("Segmenting")
-    assert fake_api.count("GET status/") == 1
 
-    # when two seconds pass, the second poll goes out; two more, the third
+    # when just under two seconds pass, nothing is asked; at two seconds, the second poll
+    page.clock.run_for(1900)
+    page.wait_for_timeout(200)
+    assert scripted_api.count("GET status/") == 1
+    page.clock.run_for(100)
+    expect(page.locator("#job-step")).to_have_text("Cleaning up")
+    # ...and two seconds after that answer arrived, the third
     page.clock.run_for(2000)
-    wait_until(lambda: fake_api.count("GET status/") == 2)
-    page.clock.run_for(2000)
-    wait_until(lambda: fake_api.count("GET status/") == 3)
+    wait_until(page, lambda: scripted_api.count("GET status/") == 3, "the third poll")
 
     # then while the third is unanswered, no further poll is started
     page.clock.run_for(30_000)
     page.wait_for_timeout(300)
-    assert fake_api.count("GET status/") == 3
+    assert scripted_api.count("GET status/") == 3
 
 
 def test_the_eta_counts_down_between_polls(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a job expected to finish in 150 s, and a server that then stops answering
-    fake_api.reply_with_status(
+    scripted_api.reply_with_status(
         (200, status_body("processing", progress_percent=30, current_step="Segmenting",
                           eta_seconds=150)),
         HOLD,
@@ -273,10 +337,10 @@ def test_the_eta_counts_down_between_polls(
 
 
 def test_a_lost_connection_is_retried_until_the_server_answers(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a server that drops the first status request, then answers
-    fake_api.reply_with_status(
+    scripted_api.reply_with_status(
         DROP, (200, status_body("processing", progress_percent=50, current_step="Cleaning up"))
     )
     freeze_clock(page)
@@ -296,10 +360,10 @@ def test_a_lost_connection_is_retried_until_the_server_answers(
 
 
 def test_a_completed_job_lists_structures_and_stops_polling(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a job that completes on the second poll
-    fake_api.reply_with_status(
+    scripted_api.reply_with_status(
         (200, status_body("processing", progress_percent=90, current_step="Packaging")),
         (200, completed_body()),
     )
@@ -319,21 +383,24 @@ def test_a_completed_job_lists_structures_and_stops_polling(
     expect(rows.nth(0)).to_contain_text("184,220")
     expect(rows.nth(1)).to_contain_text("Needs repair")
     expect(page.locator("#result-note")).to_contain_text("Processed in 3 min 5 s.")
+    expect(page.get_by_role("list", name="Notes about your scan")).to_have_text(
+        "4D input with 2 volumes: only the first volume was used."
+    )
     expect(page.get_by_role("link", name="Download meshes (zip)")).to_have_attribute(
         "href", f"download/{JOB_ID}"
     )
     expect(page.get_by_role("button", name="Cancel job")).to_be_hidden()
-    polls = fake_api.count("GET status/")
+    polls = scripted_api.count("GET status/")
     page.clock.run_for(20_000)
     page.wait_for_timeout(300)
-    assert fake_api.count("GET status/") == polls
+    assert scripted_api.count("GET status/") == polls
 
 
 def test_downloading_forgets_the_job(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a completed job the browser remembers
-    fake_api.reply_with_status((200, completed_body()))
+    scripted_api.reply_with_status((200, completed_body()))
     resume_job(page, job_storage, static_site, iso_ago(minutes=5))
     download_link = page.get_by_role("link", name="Download meshes (zip)")
     expect(download_link).to_be_visible()
@@ -343,17 +410,36 @@ def test_downloading_forgets_the_job(
     with page.expect_download() as download_info:
         download_link.click()
 
-    # then the zip arrives and the entry is gone
+    # then the zip arrives, the page says so, and the entry is gone
     assert download_info.value.suggested_filename == f"mrimesh-{JOB_ID}.zip"
+    expect(page.locator("#job-notice")).to_have_text("Your download has started.")
+    assert job_storage.get() is None
+
+
+def test_a_download_that_is_gone_is_reported_and_forgotten(
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
+) -> None:
+    # given a completed job whose files the server has since deleted
+    scripted_api.reply_with_status((200, completed_body()))
+    scripted_api.download_check_reply = (410, {})
+    resume_job(page, job_storage, static_site, iso_ago(hours=20))
+
+    # when Download is clicked
+    page.get_by_role("link", name="Download meshes (zip)").click()
+
+    # then the page says the job is gone, instead of a failed browser download
+    expect(page.locator("#job-error")).to_have_text("This job has expired or was not found.")
+    expect(page.get_by_role("link", name="Download meshes (zip)")).to_be_hidden()
+    assert scripted_api.count(f"HEAD download/{JOB_ID}") == 1
     assert job_storage.get() is None
 
 
 def test_a_failed_job_shows_the_servers_reason(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a job that failed
     reason = "The scan could not be read as a brain MRI: it has only 2 dimensions."
-    fake_api.reply_with_status(
+    scripted_api.reply_with_status(
         (200, status_body("failed", error=reason, error_code="invalid_image"))
     )
 
@@ -367,10 +453,10 @@ def test_a_failed_job_shows_the_servers_reason(
 
 
 def test_cancelling_a_job_stops_it_and_forgets_it(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a job being processed
-    fake_api.reply_with_status(
+    scripted_api.reply_with_status(
         (200, status_body("processing", progress_percent=20, current_step="Segmenting"))
     )
     resume_job(page, job_storage, static_site, iso_ago(minutes=1))
@@ -381,20 +467,20 @@ def test_cancelling_a_job_stops_it_and_forgets_it(
 
     # then the server is asked to cancel, the page says so and forgets the job
     expect(page.get_by_role("heading", name="Job cancelled")).to_be_visible()
-    assert fake_api.count(f"DELETE jobs/{JOB_ID}") == 1
+    assert scripted_api.count(f"DELETE jobs/{JOB_ID}") == 1
     assert job_storage.get() is None
     expect(page.get_by_role("button", name="Start New Upload")).to_be_visible()
 
 
 def test_cancelling_a_job_that_just_finished_shows_how_it_ended(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a job that completes while the person presses Cancel
-    fake_api.reply_with_status(
+    scripted_api.reply_with_status(
         (200, status_body("processing", progress_percent=95, current_step="Packaging")),
         (200, completed_body()),
     )
-    fake_api.cancel_reply = (
+    scripted_api.cancel_reply = (
         409,
         {"error": "This job has already finished.", "code": "already_finished"},
     )
@@ -409,18 +495,86 @@ def test_cancelling_a_job_that_just_finished_shows_how_it_ended(
     expect(page.locator("#job-error")).to_be_hidden()
 
 
+# ---- 3D preview --------------------------------------------------------------------------------
+
+PAINTED_PIXELS = """() => {
+    const source = document.getElementById('preview-canvas');
+    const copy = document.createElement('canvas');
+    copy.width = source.width;
+    copy.height = source.height;
+    const context = copy.getContext('2d');
+    context.drawImage(source, 0, 0);
+    const { data } = context.getImageData(0, 0, copy.width, copy.height);
+    let painted = 0;
+    for (let i = 3; i < data.length; i += 4) painted += data[i] > 0 ? 1 : 0;
+    return painted;
+}"""
+
+
+def test_the_3d_preview_draws_each_mesh_of_the_result(
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage,
+    page_problems: PageProblems,
+) -> None:  # fmt: skip
+    # given a completed job whose zip holds a binary and an ASCII STL
+    scripted_api.reply_with_status((200, completed_body()))
+    resume_job(page, job_storage, static_site, iso_ago(minutes=5))
+
+    # when the preview is opened
+    page.get_by_role("button", name="Show 3D preview").click()
+
+    # then the first structure is drawn, and described for screen readers
+    canvas = page.get_by_role("img", name=re.compile("^3D view of"))
+    expect(canvas).to_have_attribute(
+        "aria-label", "3D view of Left cerebral hemisphere, 4 triangles"
+    )
+    expect(page.locator("#preview-status")).to_be_hidden()
+    page.wait_for_function(f"({PAINTED_PIXELS})() > 100")
+
+    # when another structure is chosen, and the view is turned with the keyboard
+    page.get_by_label("Structure").select_option(label="Brainstem")
+    expect(canvas).to_have_attribute("aria-label", "3D view of Brainstem, 12 triangles")
+    canvas.focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("+")
+
+    # then it is still drawn, without errors
+    page.wait_for_function(f"({PAINTED_PIXELS})() > 100")
+    page_problems.assert_none()
+
+
+def test_the_3d_preview_explains_when_the_browser_cannot_draw(
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
+) -> None:
+    # given a browser without WebGL
+    page.add_init_script(
+        "const original = HTMLCanvasElement.prototype.getContext;"
+        "HTMLCanvasElement.prototype.getContext = function (type, ...rest) {"
+        "  return type === 'webgl' ? null : original.call(this, type, ...rest); };"
+    )
+    scripted_api.reply_with_status((200, completed_body()))
+    resume_job(page, job_storage, static_site, iso_ago(minutes=5))
+
+    # when the preview is opened
+    page.get_by_role("button", name="Show 3D preview").click()
+
+    # then the page says so and points to the download
+    expect(page.locator("#preview-status")).to_contain_text("could not be shown")
+    expect(page.locator("#preview-status")).to_contain_text("download the meshes")
+    expect(page.get_by_role("link", name="Download meshes (zip)")).to_be_visible()
+
+
 # ---- Storage -----------------------------------------------------------------------------------
 
 
 def test_the_page_works_without_local_storage(
-    page: Page, fake_api: FakeApi, static_site: str, page_problems: PageProblems
+    page: Page, scripted_api: ScriptedApi, static_site: str, page_problems: PageProblems
 ) -> None:
     # given a browser that refuses localStorage (as some private modes do)
     page.add_init_script(
         "Object.defineProperty(window, 'localStorage', "
         "{ get() { throw new DOMException('denied', 'SecurityError'); } });"
     )
-    fake_api.reply_with_status(
+    scripted_api.reply_with_status(
         (200, status_body("processing", progress_percent=5, current_step="Loading scan"))
     )
     page.goto(static_site)
@@ -434,7 +588,7 @@ def test_the_page_works_without_local_storage(
 
 
 def test_resume_prompt_reports_the_jobs_age(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a job remembered from two hours ago
     page.goto(static_site)
@@ -453,10 +607,10 @@ def test_resume_prompt_reports_the_jobs_age(
 
 
 def test_a_job_the_server_forgot_is_reported_and_forgotten(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a remembered job the server answers 404 for
-    fake_api.reply_with_status((404, {"error": "No such job.", "code": "not_found"}))
+    scripted_api.reply_with_status((404, {"error": "No such job.", "code": "not_found"}))
 
     # when its status is checked
     resume_job(page, job_storage, static_site, iso_ago(hours=1))
@@ -467,10 +621,10 @@ def test_a_job_the_server_forgot_is_reported_and_forgotten(
 
 
 def test_an_expired_status_is_reported_and_forgotten(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:
     # given a remembered job the server reports as expired
-    fake_api.reply_with_status((200, status_body("expired")))
+    scripted_api.reply_with_status((200, status_body("expired")))
 
     # when its status is checked
     resume_job(page, job_storage, static_site, iso_ago(hours=23))
@@ -484,12 +638,12 @@ def test_an_expired_status_is_reported_and_forgotten(
 
 
 def test_a_completed_job_fits_a_phone_screen(
-    page: Page, fake_api: FakeApi, static_site: str, job_storage: JobStorage,
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage,
     has_horizontal_scroll: Callable[[], bool],
 ) -> None:  # fmt: skip
     # given a phone-sized window
     page.set_viewport_size({"width": 375, "height": 740})
-    fake_api.reply_with_status((200, completed_body()))
+    scripted_api.reply_with_status((200, completed_body()))
 
     # when the widest state, a completed job with its table, is shown
     resume_job(page, job_storage, static_site, iso_ago(minutes=5))
@@ -503,7 +657,7 @@ def test_a_completed_job_fits_a_phone_screen(
 
 
 def test_dark_mode_follows_the_system_setting(
-    page: Page, fake_api: FakeApi, static_site: str
+    page: Page, scripted_api: ScriptedApi, static_site: str
 ) -> None:
     # given a system set to dark mode
     page.emulate_media(color_scheme="dark")

@@ -1,9 +1,14 @@
-"""A scripted stand-in for the mrimesh API, answering a page through Playwright routing."""
+"""Scripted API answers for page-state tests (queue position 3, retries, 410s …) that a real
+service cannot be steered into on demand; the real service is tested in
+test_localstorage_integration.py."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import struct
+import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +16,7 @@ from playwright.sync_api import Page, Route
 
 #: localStorage key the page keeps its job under.
 STORAGE_KEY = "mrimesh.job"
-#: The one job id the fake API hands out.
+#: The one job id the scripted API hands out.
 JOB_ID = "3f2b8c1e-7d4a-4c55-9a1e-2b6f0c9d8e71"
 
 
@@ -19,6 +24,40 @@ def iso_ago(**delta: float) -> str:
     """An ISO 8601 UTC timestamp ``delta`` before now, e.g. ``iso_ago(hours=2)``."""
     moment = datetime.now(UTC) - timedelta(**delta)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def tetrahedron_stl() -> bytes:
+    """A binary STL with the 4 faces of a tetrahedron."""
+    a, b, c, d = (0, 0, 0), (40, 0, 0), (0, 40, 0), (0, 0, 40)
+    faces = [(a, c, b), (a, b, d), (a, d, c), (b, c, d)]
+    body = b"".join(
+        struct.pack("<3f", 0, 0, 0) + b"".join(struct.pack("<3f", *v) for v in face) + b"\0\0"
+        for face in faces
+    )
+    return b"binary tetrahedron".ljust(80, b" ") + struct.pack("<I", len(faces)) + body
+
+
+def cube_stl_ascii() -> str:
+    """An ASCII STL cube: 12 triangles."""
+    corners = [(x, y, z) for x in (0, 20) for y in (0, 20) for z in (0, 20)]
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    lines = ["solid cube"]
+    for q in quads:
+        for tri in ((q[0], q[1], q[2]), (q[0], q[2], q[3])):
+            lines += ["facet normal 0 0 0", "outer loop"]
+            lines += ["vertex {} {} {}".format(*corners[i]) for i in tri]
+            lines += ["endloop", "endfacet"]
+    return "\n".join([*lines, "endsolid cube", ""])
+
+
+def result_zip() -> bytes:
+    """A result zip as the service packs it: meshes (deflated) and a report."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("left_cerebral_hemisphere.stl", tetrahedron_stl(), zipfile.ZIP_DEFLATED)
+        archive.writestr("brainstem.stl", cube_stl_ascii(), zipfile.ZIP_STORED)
+        archive.writestr("report.json", json.dumps({"structures": 2}), zipfile.ZIP_DEFLATED)
+    return out.getvalue()
 
 
 def status_body(status: str, **fields: Any) -> dict[str, Any]:
@@ -48,14 +87,18 @@ def status_body(status: str, **fields: Any) -> dict[str, Any]:
 def completed_body(**fields: Any) -> dict[str, Any]:
     """A completed job with two structures."""
     result = {
+        "notes": ["4D input with 2 volumes: only the first volume was used."],
         "structures": [
             {
-                "name": "Left cerebral hemisphere",
+                "name": "left_cerebral_hemisphere",
                 "label": 1,
                 "volume_ml": 512.34,
                 "triangles": 184_220,
                 "watertight": True,
-                "files": ["left_hemisphere.stl"],
+                "files": {
+                    "stl": "left_cerebral_hemisphere.stl",
+                    "obj": "left_cerebral_hemisphere.obj",
+                },
             },
             {
                 "name": "Brainstem",
@@ -63,9 +106,9 @@ def completed_body(**fields: Any) -> dict[str, Any]:
                 "volume_ml": 24.0,
                 "triangles": 20_480,
                 "watertight": False,
-                "files": ["brainstem.stl"],
+                "files": {"stl": "brainstem.stl"},
             },
-        ]
+        ],
     }
     defaults = {
         "progress_percent": 100,
@@ -85,14 +128,18 @@ Reply = tuple[int, dict[str, Any]] | str | None
 HOLD = None
 #: Fail the request as a network error.
 DROP = "drop"
+#: Let the request through to the static server (which takes an upload and never answers).
+PASS = "pass"
 
 
-class FakeApi:
+class ScriptedApi:
     """Answers the page's API calls from a script, and records them.
 
     ``statuses`` are served in order to successive ``GET status/<id>``; the last one
     repeats. A reply of :data:`HOLD` never answers, which freezes the poll chain where a
-    test wants it; :data:`DROP` fails the request like a lost connection.
+    test wants it; :data:`DROP` fails the request like a lost connection; :data:`PASS` sends
+    it on to the static server (needed for upload progress, which Chromium does not report
+    for routed requests).
     """
 
     def __init__(self, page: Page) -> None:
@@ -112,6 +159,8 @@ class FakeApi:
             },
         )
         self.cancel_reply: Reply = (200, {"job_id": JOB_ID, "status": "cancelled"})
+        #: Answer to ``HEAD download/<id>``; None lets it through to the static server's zip.
+        self.download_check_reply: Reply = None
         self.stats_reply: Reply = (
             200,
             {
@@ -148,15 +197,11 @@ class FakeApi:
             )
         elif request.method == "DELETE" and path.startswith("jobs/"):
             self._fulfil(route, self.cancel_reply)
-        elif request.method == "GET" and path.startswith("download/"):
-            route.fulfill(
-                status=200,
-                body=b"PK\x05\x06" + b"\x00" * 18,
-                headers={
-                    "Content-Type": "application/zip",
-                    "Content-Disposition": f'attachment; filename="mrimesh-{JOB_ID}.zip"',
-                },
-            )
+        elif path.startswith("download/"):
+            if request.method == "HEAD" and self.download_check_reply is not None:
+                self._fulfil(route, self.download_check_reply)
+            else:
+                route.fallback()
         else:
             self._fulfil(route, (404, {"error": "Not found.", "code": "not_found"}))
 
@@ -165,6 +210,8 @@ class FakeApi:
             self._held.append(route)
         elif reply == DROP:
             route.abort("connectionfailed")
+        elif reply == PASS:
+            route.fallback()
         else:
             status, body = reply
             route.fulfill(status=status, content_type="application/json", body=json.dumps(body))

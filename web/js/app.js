@@ -1,0 +1,520 @@
+/**
+ * Wiring: what happens when the person acts and when the server answers.
+ *
+ * One job at a time. Its status is polled with a chained setTimeout, each poll
+ * scheduled only after the previous answer arrived, until the job ends. Between polls
+ * the ETA counts down once a second from the last `eta_seconds`.
+ */
+
+import * as api from './api.js';
+import { formatAge, formatBytes, formatCount, formatRemaining, secondsSince } from './format.js';
+import { describeJob, goneJob, isTerminal, pendingJob, previewChoices } from './presenter.js';
+import { JobStore, isPastLifetime } from './store.js';
+import { parseStl } from './viewer.js';
+import { View } from './view.js';
+import { RemoteZip } from './zip.js';
+
+/** Time between the end of one status poll and the start of the next, in ms. */
+export const POLL_INTERVAL_MS = 2000;
+/** Longest wait between polls while the server is unreachable, in ms. */
+export const MAX_POLL_BACKOFF_MS = 30000;
+/** How often the ETA countdown redraws, in ms. */
+export const ETA_TICK_MS = 1000;
+/** File endings the server accepts; ".nii.gz" before ".nii" only matters for messages. */
+export const ACCEPTED_EXTENSIONS = ['.nii.gz', '.nii', '.mgz', '.zip'];
+
+/**
+ * Why a file cannot be uploaded, or null when it looks fine. The server checks again
+ * and has the last word; this only saves a pointless upload.
+ * @param {File} file the chosen file
+ * @param {number} maxBytes largest accepted size
+ * @returns {string|null} a message for the person
+ */
+export function checkFile(file, maxBytes) {
+  const name = file.name.toLowerCase();
+  if (!ACCEPTED_EXTENSIONS.some((ext) => name.endsWith(ext))) {
+    return (
+      `“${file.name}” is not a supported file. Choose a NIfTI (.nii or .nii.gz), ` +
+      'FreeSurfer (.mgz) or zipped DICOM series (.zip).'
+    );
+  }
+  if (file.size === 0) {
+    return `“${file.name}” is empty.`;
+  }
+  if (file.size > maxBytes) {
+    return `“${file.name}” is ${formatBytes(file.size)}; the limit is ${formatBytes(maxBytes)}.`;
+  }
+  return null;
+}
+
+/**
+ * The time-remaining line for a countdown.
+ * @param {number|null} deadlineMs when the job should end, epoch ms; null if unknown
+ * @param {number} nowMs current time, epoch ms
+ * @returns {string}
+ */
+export function etaText(deadlineMs, nowMs) {
+  if (deadlineMs === null) {
+    return 'estimating…';
+  }
+  const remaining = (deadlineMs - nowMs) / 1000;
+  if (remaining > -60) {
+    return formatRemaining(Math.max(remaining, 0));
+  }
+  return 'a little longer than expected';
+}
+
+export class App {
+  /**
+   * @param {View} view the page
+   * @param {JobStore} store the remembered job
+   * @param {() => number} [now] clock in epoch ms
+   */
+  constructor(view, store, now = Date.now) {
+    this.view = view;
+    this.store = store;
+    this.now = now;
+    /** @type {File|null} file chosen for upload */
+    this.file = null;
+    /** @type {import('./api.js').UploadHandle|null} upload in flight */
+    this.upload = null;
+    /** @type {string|null} job on screen */
+    this.jobId = null;
+    /** Bumped whenever the job on screen changes, so late answers are ignored. */
+    this.generation = 0;
+    /** @type {number|undefined} pending poll */
+    this.pollTimer = undefined;
+    /** @type {number|undefined} ETA countdown */
+    this.etaTimer = undefined;
+    /** @type {number|null} expected end of the job, epoch ms */
+    this.etaDeadline = null;
+    /** @type {string|null} a failed cancel, kept on screen across polls */
+    this.cancelError = null;
+    /** Whether a download check is in flight. */
+    this.downloading = false;
+    /** @type {object[]} `result.structures` of the completed job on screen */
+    this.structures = [];
+    /** @type {RemoteZip|null} the result zip, once the preview opened it */
+    this.zip = null;
+    /** @type {{value: string, label: string}[]} meshes the preview offers */
+    this.choices = [];
+  }
+
+  /**
+   * Wire the page and decide what to show first.
+   */
+  start() {
+    const { view } = this;
+    view.setMaxSizeText(formatBytes(view.maxUploadBytes()));
+    view.onResumeCheck(() => this.resume());
+    view.onStartNew(() => this.startNew());
+    view.onFileChosen((file) => this.chooseFile(file));
+    view.onUploadSubmit(() => this.sendFile());
+    view.onUploadAbort(() => this.upload && this.upload.abort());
+    view.onCancelJob(() => this.cancel());
+    view.onDownload(() => this.download());
+    view.onPreviewOpen(() => this.openPreview());
+    view.onPreviewChoice((name) => this.previewMesh(name));
+    view.guardUnload(() => this.upload !== null);
+
+    const stored = this.rememberedJob();
+    if (stored) {
+      view.showResumePrompt(formatAge(secondsSince(stored.created_at, this.now())), false);
+    } else {
+      view.showUploadForm(false);
+    }
+    this.showStats();
+  }
+
+  /**
+   * The stored job if it is still worth offering; an entry past the 24 h lifetime
+   * is removed without asking.
+   * @returns {import('./store.js').StoredJob|null}
+   */
+  rememberedJob() {
+    const stored = this.store.load();
+    if (stored && isPastLifetime(stored, this.now())) {
+      this.store.clear();
+      return null;
+    }
+    return stored;
+  }
+
+  // ---- Resume prompt -------------------------------------------------------------
+
+  /**
+   * Check Status: follow the remembered job.
+   */
+  resume() {
+    const stored = this.rememberedJob();
+    if (!stored) {
+      // Storage was cleared or the job aged out while the prompt was open.
+      this.view.showUploadForm(true);
+      return;
+    }
+    this.watch(stored.job_id, null);
+  }
+
+  /**
+   * Start New Upload: forget any job and show an empty form.
+   */
+  startNew() {
+    this.stopWatching();
+    this.closePreview();
+    this.jobId = null;
+    this.store.clear();
+    this.file = null;
+    this.view.showUploadForm(true);
+  }
+
+  // ---- Uploading -----------------------------------------------------------------
+
+  /**
+   * A file was picked or dropped: show it, and say now if it cannot be uploaded.
+   * @param {File} file the file
+   */
+  chooseFile(file) {
+    const problem = checkFile(file, this.view.maxUploadBytes());
+    this.file = problem === null ? file : null;
+    this.view.showChosenFile(file.name, formatBytes(file.size), problem === null);
+    this.view.showUploadError(problem);
+  }
+
+  /**
+   * Upload the chosen file, then follow the job the server created.
+   */
+  async sendFile() {
+    const { view } = this;
+    if (!this.file || this.upload) {
+      return;
+    }
+    const file = this.file;
+    this.store.clear();
+    view.showUploadError(null);
+    view.showUploading(true);
+    this.upload = api.uploadScan(file, (sent, total) => {
+      const percent = total > 0 ? Math.min(100, (sent / total) * 100) : 0;
+      const text =
+        total > 0 && sent >= total
+          ? 'done, checking the file…'
+          : `${formatBytes(sent)} of ${formatBytes(total)} (${Math.floor(percent)}%)`;
+      view.setUploadProgress(percent, text);
+    });
+    let job;
+    try {
+      job = await this.upload.done;
+    } catch (err) {
+      view.showUploading(false);
+      if (err.code !== 'aborted') {
+        view.showUploadError(err.message);
+      }
+      return;
+    } finally {
+      this.upload = null;
+    }
+    this.file = null;
+    this.store.save({
+      job_id: job.job_id,
+      created_at: job.created_at || new Date(this.now()).toISOString(),
+    });
+    this.watch(job.job_id, { progress_percent: 0, current_step: null, ...job });
+  }
+
+  // ---- Following a job -----------------------------------------------------------
+
+  /**
+   * Show a job and poll it until it ends.
+   * @param {string} jobId the job
+   * @param {object|null} first a status-shaped body to draw before the first poll, if any
+   */
+  watch(jobId, first) {
+    this.stopWatching();
+    this.jobId = jobId;
+    this.cancelError = null;
+    this.closePreview();
+    this.view.setDownloadUrl(api.downloadUrl(jobId));
+    if (first) {
+      this.showStatus(first, true);
+    } else {
+      this.view.renderJob(pendingJob(jobId), true);
+    }
+    this.etaTimer = window.setInterval(() => this.tickEta(), ETA_TICK_MS);
+    this.poll(this.generation, 0);
+  }
+
+  /**
+   * Stop polling and counting down; answers still in flight will be ignored.
+   */
+  stopWatching() {
+    this.generation += 1;
+    window.clearTimeout(this.pollTimer);
+    window.clearInterval(this.etaTimer);
+    this.pollTimer = undefined;
+    this.etaTimer = undefined;
+  }
+
+  /**
+   * Ask for the job's status once, draw it, and schedule the next poll unless the job
+   * has ended. Network trouble backs off and tries again; a 404 ends the job.
+   * @param {number} generation the watch this poll belongs to
+   * @param {number} failures consecutive failed polls so far
+   */
+  async poll(generation, failures) {
+    const jobId = this.jobId;
+    let status;
+    try {
+      status = await api.fetchStatus(jobId);
+    } catch (err) {
+      if (generation !== this.generation) {
+        return;
+      }
+      if (err.jobGone) {
+        this.jobGone();
+        return;
+      }
+      this.view.showConnectionProblem(`${err.message} Trying again…`);
+      const delay = Math.min(POLL_INTERVAL_MS * 2 ** (failures + 1), MAX_POLL_BACKOFF_MS);
+      this.pollTimer = window.setTimeout(() => this.poll(generation, failures + 1), delay);
+      return;
+    }
+    if (generation !== this.generation) {
+      return;
+    }
+    this.showStatus(status, false);
+    if (isTerminal(status)) {
+      this.finished(status);
+      return;
+    }
+    this.pollTimer = window.setTimeout(() => this.poll(generation, 0), POLL_INTERVAL_MS);
+  }
+
+  /**
+   * Draw a status body and restart the countdown from its `eta_seconds`.
+   * @param {object} status the status body
+   * @param {boolean} focus whether to move focus to the job card
+   */
+  showStatus(status, focus) {
+    const vm = describeJob(status);
+    const result = status.result;
+    this.structures = result && Array.isArray(result.structures) ? result.structures : [];
+    if (this.cancelError && !vm.error && vm.canCancel) {
+      vm.error = this.cancelError;
+    }
+    this.view.renderJob(vm, focus);
+    const eta = status.eta_seconds;
+    this.etaDeadline =
+      typeof eta === 'number' && Number.isFinite(eta) ? this.now() + eta * 1000 : null;
+    this.tickEta();
+  }
+
+  /**
+   * Redraw the time remaining.
+   */
+  tickEta() {
+    this.view.setEta(etaText(this.etaDeadline, this.now()));
+  }
+
+  /**
+   * The job reached a final status: stop, and forget it where there is nothing left
+   * to come back for.
+   * @param {object} status the final status body
+   */
+  finished(status) {
+    this.stopWatching();
+    if (status.status === 'expired' || status.status === 'cancelled') {
+      this.store.clear();
+    }
+  }
+
+  /**
+   * The server does not know the job (404/410, or it expired): say so and forget it.
+   */
+  jobGone() {
+    const jobId = this.jobId;
+    this.stopWatching();
+    this.store.clear();
+    this.view.renderJob(goneJob(jobId), false);
+  }
+
+  /**
+   * Cancel the job on screen.
+   */
+  async cancel() {
+    const generation = this.generation;
+    const jobId = this.jobId;
+    this.cancelError = null;
+    this.view.setCancelBusy(true);
+    try {
+      const body = await api.cancelJob(jobId);
+      if (generation !== this.generation) {
+        return;
+      }
+      const status = { job_id: jobId, ...body, status: 'cancelled' };
+      this.showStatus(status, true);
+      this.finished(status);
+    } catch (err) {
+      if (generation !== this.generation) {
+        return;
+      }
+      if (err.jobGone) {
+        this.jobGone();
+        return;
+      }
+      if (err.code === 'already_finished') {
+        // It ended meanwhile; the next poll (at most POLL_INTERVAL_MS away) draws how.
+        // Polling now instead could start a second poll chain beside one in flight.
+        return;
+      }
+      this.cancelError = `Could not cancel: ${err.message}`;
+      this.view.showJobError(this.cancelError);
+      this.view.setCancelBusy(false);
+    }
+  }
+
+  /**
+   * Download was clicked: check the zip is still there, then fetch it and forget the
+   * job (it is done with). A job gone meanwhile is reported like any other.
+   */
+  async download() {
+    if (this.downloading) {
+      return;
+    }
+    const generation = this.generation;
+    const jobId = this.jobId;
+    this.downloading = true;
+    this.view.setDownloadBusy(true);
+    try {
+      await api.checkDownload(jobId);
+    } catch (err) {
+      if (generation === this.generation) {
+        if (err.jobGone) {
+          this.jobGone();
+        } else {
+          this.view.showJobError(`Could not download: ${err.message}`);
+        }
+      }
+      return;
+    } finally {
+      this.downloading = false;
+      this.view.setDownloadBusy(false);
+    }
+    if (generation !== this.generation) {
+      return;
+    }
+    this.store.clear();
+    this.view.startDownload();
+    this.view.showDownloadStarted('Your download has started.');
+  }
+
+  // ---- 3D preview ----------------------------------------------------------------
+
+  /**
+   * Show 3D preview: read the result zip's directory, offer its meshes, draw the first.
+   */
+  async openPreview() {
+    const generation = this.generation;
+    this.view.setPreviewBusy(true);
+    this.view.setPreviewStatus('Loading the 3D preview…');
+    let zip;
+    try {
+      zip = await RemoteZip.open(api.downloadUrl(this.jobId));
+    } catch (err) {
+      this.previewFailed(generation, err);
+      return;
+    } finally {
+      this.view.setPreviewBusy(false);
+    }
+    if (generation !== this.generation) {
+      return;
+    }
+    const choices = previewChoices(zip.entries, this.structures);
+    if (choices.length === 0) {
+      this.view.setPreviewStatus('The download holds no STL mesh to preview.');
+      return;
+    }
+    this.zip = zip;
+    this.choices = choices;
+    this.view.showPreviewChoices(choices);
+    await this.previewMesh(choices[0].value);
+  }
+
+  /**
+   * Fetch one mesh from the result zip and draw it.
+   * @param {string} name its path in the zip
+   */
+  async previewMesh(name) {
+    const generation = this.generation;
+    const entry = this.zip && this.zip.entries.find((e) => e.name === name);
+    const choice = this.choices.find((c) => c.value === name);
+    if (!entry || !choice) {
+      return;
+    }
+    this.view.setPreviewBusy(true);
+    this.view.setPreviewStatus(`Loading ${choice.label}…`);
+    try {
+      const mesh = parseStl(await this.zip.read(entry));
+      if (generation !== this.generation) {
+        return;
+      }
+      this.view.showMesh(mesh, choice.label, formatCount(mesh.triangles));
+      this.view.setPreviewStatus(null);
+    } catch (err) {
+      this.previewFailed(generation, err);
+    } finally {
+      this.view.setPreviewBusy(false);
+    }
+  }
+
+  /**
+   * Report a preview that could not be shown; a job gone meanwhile is reported as such.
+   * @param {number} generation the watch the preview belonged to
+   * @param {Error & {status?: number}} err what went wrong
+   */
+  previewFailed(generation, err) {
+    if (generation !== this.generation) {
+      return;
+    }
+    if (err.status === 404 || err.status === 410) {
+      this.jobGone();
+      return;
+    }
+    this.view.setPreviewStatus(
+      `The 3D preview could not be shown: ${err.message} You can still download the meshes.`,
+    );
+  }
+
+  /**
+   * Close the preview and drop what it loaded.
+   */
+  closePreview() {
+    this.zip = null;
+    this.choices = [];
+    this.view.resetPreview();
+  }
+
+  // ---- Footer --------------------------------------------------------------------
+
+  /**
+   * Show a one-line summary of the service in the footer; stay quiet on failure.
+   */
+  async showStats() {
+    let stats;
+    try {
+      stats = await api.fetchStats();
+    } catch {
+      return;
+    }
+    const completed = Number(stats.completed_jobs);
+    if (!Number.isInteger(completed) || completed <= 0) {
+      return;
+    }
+    let line = `${completed.toLocaleString('en')} ${completed === 1 ? 'scan' : 'scans'} processed`;
+    const typical = formatRemaining(Number(stats.average_processing_time_seconds));
+    if (stats.average_processing_time_seconds && typical) {
+      line += `; one usually takes ${typical}`;
+    }
+    this.view.setStatsLine(`${line}.`);
+  }
+}
+
+new App(new View(document), new JobStore()).start();
