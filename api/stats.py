@@ -16,7 +16,10 @@ bp = Blueprint("stats", __name__)
 @bp.get("/stats")
 def stats() -> ResponseReturnValue:
     """Counters, rolling timings, live workers and the files-per-day histogram."""
-    return jsonify(get_services().stats.snapshot()), 200, {"Cache-Control": "no-store"}
+    services = get_services()
+    snapshot = services.stats.snapshot()
+    snapshot["max_upload_bytes"] = services.settings.max_upload_bytes
+    return jsonify(snapshot), 200, {"Cache-Control": "no-store"}
 
 
 @bp.get("/healthz")

@@ -94,3 +94,7 @@ def test_metrics_are_prometheus_text(client, brain_2mm) -> None:
     assert "mrimesh_queue_length 1.0" in text
     assert "mrimesh_job_duration_seconds_bucket" in text
     assert "mrimesh_step_duration_seconds_bucket" in text
+
+
+def test_stats_tell_the_page_the_upload_limit(client, settings) -> None:
+    assert client.get("/stats").get_json()["max_upload_bytes"] == settings.max_upload_bytes

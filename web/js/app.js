@@ -504,6 +504,11 @@ export class App {
     } catch {
       return;
     }
+    const limit = Number(stats.max_upload_bytes);
+    if (Number.isFinite(limit) && limit > 0) {
+      this.view.setMaxUploadBytes(limit);
+      this.view.setMaxSizeText(formatBytes(limit));
+    }
     const completed = Number(stats.completed_jobs);
     if (!Number.isInteger(completed) || completed <= 0) {
       return;

@@ -82,6 +82,14 @@ export class View {
   }
 
   /**
+   * Use the server's upload limit (from `/stats`) for the page's own check.
+   * @param {number} bytes
+   */
+  setMaxUploadBytes(bytes) {
+    this.el['upload-form'].dataset.maxUploadBytes = String(bytes);
+  }
+
+  /**
    * Show the size limit next to the drop zone.
    * @param {string} text e.g. "1.0 GB"
    */
