@@ -1,0 +1,169 @@
+"""``python -m gpu_worker INPUT --out DIR``: the whole pipeline, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from gpu_worker.pipeline.defaults import (
+    DEFAULT_FORMATS,
+    DEFAULT_SMOOTHING_ITERATIONS,
+    DEFAULT_TARGET_TRIANGLES,
+    DEFAULT_WORK_SPACING_MM,
+    SUPPORTED_FORMATS,
+)
+from gpu_worker.pipeline.errors import InputError
+from gpu_worker.progress import Cancelled, reporting_to
+from mrimesh.config import Settings
+from mrimesh.contract import PRIOR_STEP_WEIGHTS, STEP_NAMES
+
+#: Exit status when the input itself is unusable (argparse uses 2 for bad arguments).
+EXIT_BAD_INPUT = 3
+#: Exit status when interrupted (Ctrl-C), as shells report SIGINT.
+EXIT_INTERRUPTED = 130
+
+_BAR_WIDTH = 30
+
+
+class ProgressBar:
+    """A reporter for :func:`~gpu_worker.progress.reporting_to` drawing one line on ``stream``.
+
+    Overall progress weighs each step by its usual share of a job's time.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_step: str | None = None
+        self.started = time.monotonic()
+
+    def __call__(self, step: str, fraction: float) -> None:
+        index = STEP_NAMES.index(step) if step in STEP_NAMES else 0
+        done = sum(PRIOR_STEP_WEIGHTS[s] for s in STEP_NAMES[:index])
+        total = done + PRIOR_STEP_WEIGHTS.get(step, 0.0) * fraction
+        total /= sum(PRIOR_STEP_WEIGHTS.values())
+        filled = round(total * _BAR_WIDTH)
+        line = (
+            f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {total * 100:5.1f}%  "
+            f"{step:<18} {time.monotonic() - self.started:6.1f}s"
+        )
+        if self.tty:
+            self.stream.write("\r" + line)
+        elif step != self.last_step or fraction >= 1.0:
+            self.stream.write(line + "\n")
+        self.last_step = step
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    p = argparse.ArgumentParser(
+        prog="python -m gpu_worker",
+        description="Turn a brain MRI (NIfTI, MGZ or a zipped DICOM series) into 3D meshes.",
+    )
+    p.add_argument("input", type=Path, help="scan to process")
+    p.add_argument("--out", type=Path, required=True, help="folder for the results")
+    p.add_argument(
+        "--formats",
+        type=_csv,
+        default=DEFAULT_FORMATS,
+        help=f"comma-separated mesh formats among {','.join(SUPPORTED_FORMATS)} (default: all)",
+    )
+    p.add_argument(
+        "--target-triangles",
+        type=int,
+        default=DEFAULT_TARGET_TRIANGLES,
+        help=f"largest triangle count per structure (default {DEFAULT_TARGET_TRIANGLES})",
+    )
+    p.add_argument(
+        "--smoothing",
+        type=int,
+        default=DEFAULT_SMOOTHING_ITERATIONS,
+        help=f"Taubin smoothing iterations, 0 for none (default {DEFAULT_SMOOTHING_ITERATIONS})",
+    )
+    p.add_argument(
+        "--structures", type=_csv, default=None, help="comma-separated structures (default: all)"
+    )
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: settings)")
+    p.add_argument(
+        "--work-spacing",
+        type=float,
+        default=DEFAULT_WORK_SPACING_MM,
+        help=f"voxel size the scan is processed at, in mm (default {DEFAULT_WORK_SPACING_MM})",
+    )
+    p.add_argument("--zip", type=Path, default=None, help="also package the results to this zip")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print report.json to stdout when done")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit status."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Heavy imports only once the arguments are known to be valid.
+    from gpu_worker.pipeline import PipelineOptions, package_results, run_pipeline
+    from gpu_worker.pipeline.bundle import read_bundle
+    from gpu_worker.pipeline.models import bundle_dir, resolve_device
+
+    settings = Settings.from_env()
+    try:
+        if args.device:
+            resolve_device(args.device)
+        known = [s.name for s in read_bundle(bundle_dir(settings.model_bundle)).structures]
+        unknown = sorted(set(args.structures or ()) - set(known))
+        if unknown:
+            raise ValueError(f"unknown structures {unknown}; this model has {known}")
+        options = PipelineOptions(
+            formats=args.formats,
+            target_triangles=args.target_triangles,
+            smoothing_iterations=args.smoothing,
+            structures=args.structures,
+            device=args.device,
+            work_spacing_mm=args.work_spacing,
+        )
+    except (ValueError, RuntimeError) as e:  # bad option value, or a device this machine lacks
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    bar = None if args.quiet else ProgressBar(sys.stderr)
+    try:
+        with reporting_to(bar):
+            report = run_pipeline(args.input, args.out, options, settings)
+            if args.zip is not None:
+                package_results(args.out, args.zip)
+    except InputError as e:
+        if bar:
+            bar.close()
+        print(f"error: {e.message} [{e.code}]", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, Cancelled):
+        if bar:
+            bar.close()
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if bar:
+        bar.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        names = ", ".join(
+            f"{s['name']} ({s['volume_ml']:.0f} mL, {s['triangles']:,} triangles)"
+            for s in report["structures"]
+        )
+        print(f"{args.out}: {names} in {report['total_seconds']:.1f} s")
+    return 0

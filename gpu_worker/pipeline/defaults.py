@@ -1,0 +1,64 @@
+"""Every tunable of the imaging pipeline, with its unit, in one place."""
+
+from __future__ import annotations
+
+from mrimesh import limits
+
+# --- Loading -------------------------------------------------------------------------------------
+#: Largest number of voxels accepted in one 3D volume, read from the header before any data
+#: (the same limit as the API's upload gate).
+DEFAULT_MAX_VOXELS = limits.MAX_VOXELS
+#: Largest size of one 3D volume's data as stored, in bytes (2 GiB).
+DEFAULT_MAX_VOLUME_BYTES = 2 * 1024**3
+#: Smallest extent a whole-brain scan can have along every axis, in voxels.
+DEFAULT_MIN_VOXELS_PER_AXIS = limits.MIN_EDGE_VOXELS
+#: Smallest field of view a whole-brain scan can have along every axis, in mm.
+DEFAULT_MIN_FOV_MM = 60.0
+#: Largest plausible voxel edge, in mm.
+DEFAULT_MAX_VOXEL_MM = 10.0
+#: Below this neighbour-to-neighbour intensity correlation a volume is noise, not an image.
+DEFAULT_MIN_NEIGHBOUR_CORRELATION = 0.5
+
+# --- Segmenting and cleaning up ------------------------------------------------------------------
+#: Smallest brain (inside the brain mask) taken as a brain, in mL; a newborn's is about 400.
+DEFAULT_MIN_BRAIN_ML = 250.0
+#: Largest brain taken as a brain, in mL (adult intracranial volumes stay below about 2,000).
+DEFAULT_MAX_BRAIN_ML = 3000.0
+
+# --- DICOM zip archives --------------------------------------------------------------------------
+#: Most members a DICOM zip may hold.
+DEFAULT_ZIP_MAX_MEMBERS = limits.MAX_ZIP_MEMBERS
+#: Most bytes a DICOM zip may expand to, in bytes (4 GiB).
+DEFAULT_ZIP_MAX_UNCOMPRESSED_BYTES = limits.MAX_ZIP_UNCOMPRESSED_BYTES
+#: Highest compression ratio (uncompressed / compressed) tolerated for the whole archive.
+DEFAULT_ZIP_MAX_RATIO = 100.0
+#: Highest compression ratio tolerated for a single member larger than 1 MiB.
+DEFAULT_ZIP_MAX_MEMBER_RATIO = float(limits.MAX_ZIP_RATIO)
+#: Wall-clock limit for one dcm2niix run, in seconds.
+DEFAULT_DCM2NIIX_TIMEOUT_SECONDS = 300
+
+# --- Preparing -----------------------------------------------------------------------------------
+#: Edge of the isotropic voxels the pipeline segments and meshes on, in mm.
+DEFAULT_WORK_SPACING_MM = 1.0
+#: A volume whose voxel edges are all within this fraction of the working spacing is not resampled.
+DEFAULT_SPACING_TOLERANCE = 0.05
+#: Intensity percentiles mapped to 0 and 1 before segmentation.
+DEFAULT_INTENSITY_PERCENTILES = (0.5, 99.5)
+#: Most voxels used to estimate intensity percentiles (a regular subsample beyond that).
+DEFAULT_PERCENTILE_SAMPLE_VOXELS = 2_000_000
+
+# --- Meshing -------------------------------------------------------------------------------------
+#: Largest triangle count of one exported structure.
+DEFAULT_TARGET_TRIANGLES = 200_000
+#: Taubin smoothing iterations (each is one shrink and one inflate pass); 0 disables smoothing.
+DEFAULT_SMOOTHING_ITERATIONS = 10
+#: Gaussian blur of a structure's mask before marching cubes, in voxels (0 disables).
+DEFAULT_MASK_SIGMA_VOXELS = 0.5
+#: Smallest part of a structure kept as its own closed surface, in mL.
+DEFAULT_MIN_COMPONENT_ML = 1.0
+
+# --- Exporting -----------------------------------------------------------------------------------
+#: Mesh formats written when none are asked for.
+DEFAULT_FORMATS = ("stl", "obj", "ply", "glb")
+#: Every mesh format the exporter can write.
+SUPPORTED_FORMATS = ("stl", "obj", "ply", "glb")

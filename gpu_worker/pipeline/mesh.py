@@ -1,0 +1,125 @@
+"""Meshing: marching cubes on a structure mask, Taubin smoothing, decimation and cleanup."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage, sparse
+from skimage import measure
+
+from gpu_worker.pipeline.surface import Mesh, face_components, face_keys
+
+#: Taubin pass-band parameters: shrink with LAMBDA, inflate with MU (|MU| > LAMBDA).
+TAUBIN_LAMBDA = 0.5
+TAUBIN_MU = -0.53
+
+
+def marching_cubes_mask(mask: np.ndarray, sigma_voxels: float = 0.5) -> Mesh:
+    """Closed surface of a binary ``mask``, in voxel coordinates of ``mask``.
+
+    The mask is cropped to its bounding box and padded by two voxels so the surface always closes;
+    a light Gaussian blur (``sigma_voxels``) removes the voxel staircase before the 0.5 iso-surface
+    is taken, which keeps sulci one or two voxels wide open.
+    """
+    coords = np.nonzero(mask.any(axis=(1, 2)))[0], np.nonzero(mask.any(axis=(0, 2)))[0]
+    coords = (*coords, np.nonzero(mask.any(axis=(0, 1)))[0])
+    if any(len(c) == 0 for c in coords):
+        return Mesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32))
+    pad = 2
+    lo = [int(c[0]) for c in coords]
+    hi = [int(c[-1]) + 1 for c in coords]
+    crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    field = np.pad(crop.astype(np.float32), pad)
+    if sigma_voxels > 0:
+        field = ndimage.gaussian_filter(field, sigma_voxels, truncate=3.0)
+    verts, faces, _, _ = measure.marching_cubes(
+        field, level=0.5, gradient_direction="descent", allow_degenerate=False
+    )
+    verts += np.asarray(lo, dtype=verts.dtype) - pad
+    # scikit-image winds "descent" triangles clockwise seen from outside; reverse to the usual
+    # counter-clockwise, so normals from the right-hand rule point out of the mask.
+    return Mesh(verts.astype(np.float64), np.ascontiguousarray(faces[:, ::-1], dtype=np.int64))
+
+
+def _umbrella(faces: np.ndarray, n: int) -> sparse.csr_matrix:
+    """Row-normalised vertex adjacency: (A @ v)[i] is the mean of i's neighbours."""
+    i = faces.reshape(-1)
+    j = faces[:, [1, 2, 0]].reshape(-1)
+    adj = sparse.coo_matrix(
+        (np.ones(2 * len(i)), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n)
+    ).tocsr()  # duplicate pairs are summed into one entry
+    degree = np.diff(adj.indptr)
+    adj.data = np.repeat(1.0 / np.maximum(degree, 1), degree)
+    return adj
+
+
+def taubin_smooth(mesh: Mesh, iterations: int) -> Mesh:
+    """Taubin λ|μ smoothing: removes the voxel staircase without shrinking gyri away."""
+    if iterations <= 0 or mesh.n_triangles == 0:
+        return mesh
+    avg = _umbrella(mesh.faces, len(mesh.vertices))
+    v = mesh.vertices.astype(np.float64)
+    for _ in range(iterations):
+        v = v + TAUBIN_LAMBDA * (avg @ v - v)
+        v = v + TAUBIN_MU * (avg @ v - v)
+    return Mesh(v, mesh.faces)
+
+
+def decimate(mesh: Mesh, target_triangles: int, method: str = "fast_simplification") -> Mesh:
+    """Quadric-error decimation down to about ``target_triangles`` (no-op when already smaller)."""
+    if mesh.n_triangles <= target_triangles:
+        return mesh
+    if method == "fast_simplification":
+        import fast_simplification
+
+        points, faces = fast_simplification.simplify(
+            mesh.vertices.astype(np.float32),
+            mesh.faces.astype(np.int32),
+            target_count=int(target_triangles),
+        )
+        return Mesh(np.asarray(points, np.float64), np.asarray(faces, np.int64))
+    if method == "open3d":
+        import open3d as o3d
+
+        o3 = o3d.geometry.TriangleMesh(
+            o3d.utility.Vector3dVector(mesh.vertices.astype(np.float64)),
+            o3d.utility.Vector3iVector(mesh.faces.astype(np.int32)),
+        )
+        o3 = o3.simplify_quadric_decimation(int(target_triangles))
+        return Mesh(np.asarray(o3.vertices), np.asarray(o3.triangles, dtype=np.int64))
+    raise ValueError(f"unknown decimation method {method!r}")
+
+
+def clean(mesh: Mesh, min_component_faces: int = 0, keep_largest: bool = False) -> Mesh:
+    """Drop degenerate and duplicate faces, small pieces, and vertices no face uses."""
+    faces = mesh.faces
+    if len(faces) == 0:
+        return mesh
+    ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+    faces = faces[ok]
+    _, first = np.unique(face_keys(faces), return_index=True)
+    faces = faces[np.sort(first)]
+    if len(faces) and (keep_largest or min_component_faces > 0):
+        labels = face_components(faces, len(mesh.vertices))
+        sizes = np.bincount(labels)
+        keep = sizes == sizes.max() if keep_largest else sizes >= min_component_faces
+        if not keep.any():
+            keep = sizes == sizes.max()
+        faces = faces[keep[labels]]
+    used, inverse = np.unique(faces.reshape(-1), return_inverse=True)
+    return Mesh(mesh.vertices[used], inverse.reshape(-1, 3).astype(np.int64))
+
+
+def to_world(mesh: Mesh, affine: np.ndarray) -> Mesh:
+    """Map voxel-index vertices through ``affine`` into mm, keeping normals pointing outward.
+
+    An affine with a negative determinant mirrors space, which turns every triangle inside out;
+    the winding is reversed in that case so the enclosed volume stays positive.
+    """
+    v = mesh.vertices @ affine[:3, :3].T + affine[:3, 3]
+    faces = mesh.faces
+    if np.linalg.det(affine[:3, :3]) < 0:
+        faces = faces[:, ::-1]
+    out = Mesh(v, np.ascontiguousarray(faces))
+    if out.signed_volume() < 0:  # marching cubes wound inward (should not happen); fix it anyway
+        out = Mesh(v, np.ascontiguousarray(faces[:, ::-1]))
+    return out

@@ -1,0 +1,52 @@
+"""What a caller may choose per job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpu_worker.pipeline.defaults import (
+    DEFAULT_FORMATS,
+    DEFAULT_SMOOTHING_ITERATIONS,
+    DEFAULT_TARGET_TRIANGLES,
+    DEFAULT_WORK_SPACING_MM,
+    SUPPORTED_FORMATS,
+)
+
+DECIMATION_METHODS = ("fast_simplification", "open3d")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Per-job choices; every field has a sensible default."""
+
+    #: mesh formats to write, any of "stl", "obj", "ply", "glb"
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    #: largest triangle count of each structure's mesh
+    target_triangles: int = DEFAULT_TARGET_TRIANGLES
+    #: Taubin smoothing iterations; 0 keeps the raw marching-cubes surface
+    smoothing_iterations: int = DEFAULT_SMOOTHING_ITERATIONS
+    #: structures to mesh (e.g. ("brain",)); None meshes all the model defines
+    structures: tuple[str, ...] | None = None
+    #: torch device ("auto", "cpu", "cuda", "cuda:1"); None uses Settings.device
+    device: str | None = None
+    #: isotropic voxel edge the volume is segmented and meshed at, in mm
+    work_spacing_mm: float = DEFAULT_WORK_SPACING_MM
+    #: decimation library: "fast_simplification" (default, faster) or "open3d"
+    decimation: str = "fast_simplification"
+
+    def __post_init__(self) -> None:
+        formats = tuple(f.lower().lstrip(".") for f in self.formats)
+        unknown = sorted(set(formats) - set(SUPPORTED_FORMATS))
+        if unknown or not formats:
+            raise ValueError(f"formats must be among {SUPPORTED_FORMATS}, got {self.formats}")
+        object.__setattr__(self, "formats", tuple(dict.fromkeys(formats)))
+        if self.target_triangles < 100:
+            raise ValueError("target_triangles must be at least 100")
+        if self.smoothing_iterations < 0:
+            raise ValueError("smoothing_iterations must be >= 0")
+        if not 0.25 <= self.work_spacing_mm <= 4.0:
+            raise ValueError("work_spacing_mm must be between 0.25 and 4 mm")
+        if self.decimation not in DECIMATION_METHODS:
+            raise ValueError(f"decimation must be one of {DECIMATION_METHODS}")
+        if self.structures is not None:
+            object.__setattr__(self, "structures", tuple(self.structures))

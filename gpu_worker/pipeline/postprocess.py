@@ -1,0 +1,118 @@
+"""Step 4, "Cleaning up": keep the largest connected pieces, fill enclosed holes, name labels."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cc3d
+import fill_voids
+import numpy as np
+from scipy import ndimage
+
+from gpu_worker.pipeline.defaults import (
+    DEFAULT_MAX_BRAIN_ML,
+    DEFAULT_MIN_BRAIN_ML,
+    DEFAULT_MIN_COMPONENT_ML,
+)
+from gpu_worker.pipeline.errors import InputError
+from gpu_worker.pipeline.segment import Segmentation
+from gpu_worker.pipeline.tissue import CSF, GREY_MATTER, WHITE_MATTER
+from gpu_worker.progress import report_step
+from mrimesh.contract import Step
+
+_STEP = Step.CLEANING_UP.value
+#: Label of CSF enclosed by brain tissue (the ventricular system, mostly).
+VENTRICLES = 4
+
+
+def largest_component(mask: np.ndarray, connectivity: int = 6) -> np.ndarray:
+    """The largest connected piece of a boolean mask (empty stays empty)."""
+    if not mask.any():
+        return mask
+    return cc3d.largest_k(mask, k=1, connectivity=connectivity) > 0
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with every cavity it fully encloses filled in."""
+    return fill_voids.fill(mask, in_place=False)
+
+
+def _box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+    spans = []
+    for axis in range(3):
+        hits = np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[0]
+        if len(hits) == 0:
+            return None
+        spans.append(slice(max(int(hits[0]) - 1, 0), int(hits[-1]) + 2))
+    return spans[0], spans[1], spans[2]
+
+
+def clean_brain_tissue(labels: np.ndarray, voxel_ml: float, min_ml: float) -> np.ndarray:
+    """Tidy a CSF/GM/WM label map into one brain.
+
+    1. the brain is the largest piece of labelled voxels, with its holes filled (as CSF);
+    2. grey + white matter keep their largest piece; stray bits become CSF;
+    3. cavities fully enclosed by tissue smaller than ``min_ml`` are misclassified voxels, not
+       real cavities: they become grey matter;
+    4. ventricles: non-tissue voxels enclosed by the tissue once channels one voxel wide (the
+       aqueduct, the foramina) are closed, in pieces of at least ``min_ml``;
+    5. white matter keeps its largest piece; stray bits become grey matter.
+    """
+    out = np.zeros_like(labels)
+    box = _box(labels > 0)
+    if box is None:
+        return out
+    lab = labels[box].copy()
+    brain = fill_holes(largest_component(lab > 0))
+    lab[~brain] = 0
+    lab[brain & (lab == 0)] = CSF
+    min_voxels = max(1, int(min_ml / voxel_ml))
+    tissue = (lab == GREY_MATTER) | (lab == WHITE_MATTER)
+    kept = largest_component(tissue)
+    lab[tissue & ~kept] = CSF
+    holes = fill_holes(kept) & ~kept
+    small = holes & ~cc3d.dust(holes, threshold=min_voxels, connectivity=6)
+    lab[small] = GREY_MATTER
+    kept |= small
+    closed = ndimage.binary_closing(kept, iterations=1)
+    cavities = fill_holes(closed) & ~kept
+    if cavities.any():
+        lab[cc3d.dust(cavities, threshold=min_voxels, connectivity=6)] = VENTRICLES
+    white = lab == WHITE_MATTER
+    lab[white & ~largest_component(white)] = GREY_MATTER
+    out[box] = lab
+    return out
+
+
+def clean_per_label(labels: np.ndarray) -> np.ndarray:
+    """Keep only the largest connected piece of every label."""
+    out = np.zeros_like(labels)
+    for value in np.flatnonzero(np.bincount(labels.ravel())):
+        if value == 0:
+            continue
+        out[largest_component(labels == value, connectivity=26)] = value
+    return out
+
+
+def check_brain_volume(volume_ml: float) -> None:
+    """Refuse a "brain" whose size no human brain has: the scan was not of a head."""
+    if not DEFAULT_MIN_BRAIN_ML <= volume_ml <= DEFAULT_MAX_BRAIN_ML:
+        raise InputError(
+            f"No brain was found in this scan (the region found measures {volume_ml:.0f} mL; a "
+            f"human brain measures {DEFAULT_MIN_BRAIN_ML:.0f} to {DEFAULT_MAX_BRAIN_ML:.0f} mL).",
+            code="no_brain",
+        )
+
+
+def postprocess(
+    seg: Segmentation, min_component_ml: float = DEFAULT_MIN_COMPONENT_ML
+) -> Segmentation:
+    """Clean ``seg``'s label map the way its bundle asks."""
+    report_step(_STEP, 0.0)
+    if seg.postprocess == "brain_tissue":
+        labels = clean_brain_tissue(seg.labels, seg.voxel_ml, min_component_ml)
+        check_brain_volume(float(np.count_nonzero(labels)) * seg.voxel_ml)
+    else:
+        labels = clean_per_label(seg.labels)
+    report_step(_STEP, 1.0)
+    return replace(seg, labels=labels)

@@ -1,0 +1,180 @@
+"""The whole pipeline: load -> prepare -> segment -> clean up -> mesh -> export (-> package)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.spatial import ConvexHull, QhullError
+
+from gpu_worker.pipeline.export import REPORT_FILE, SEGMENTATION_FILE, export, write_report
+from gpu_worker.pipeline.load import Scan, load_scan
+from gpu_worker.pipeline.meshing import MeshParams, StructureMesh, build_meshes
+from gpu_worker.pipeline.models import bundle_dir, get_segmenter, resolve_device
+from gpu_worker.pipeline.options import PipelineOptions
+from gpu_worker.pipeline.postprocess import postprocess
+from gpu_worker.pipeline.preprocess import prepare
+from gpu_worker.pipeline.segment import Segmentation, segment
+from gpu_worker.progress import report_step
+from mrimesh.config import Settings
+from mrimesh.contract import Step
+
+logger = logging.getLogger(__name__)
+
+#: Version of report.json's layout; bumped when a field changes meaning.
+REPORT_SCHEMA = 1
+
+
+class StepTimer:
+    """Wall-clock seconds per step, keyed by the user-facing step name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, step: Step) -> Iterator[None]:
+        """Time the block as ``step`` (accumulating if a step is entered twice)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self.seconds[step.value] = round(self.seconds.get(step.value, 0.0) + elapsed, 3)
+
+
+def hull_ratio(structure: StructureMesh) -> float | None:
+    """Surface area over convex-hull area: 1 for a smooth blob, well above 1 with sulci."""
+    try:
+        hull = ConvexHull(structure.mesh.vertices)
+    except (QhullError, ValueError):
+        return None
+    return round(structure.mesh.area() / hull.area, 3)
+
+
+def _structure_report(structure: StructureMesh, files: dict[str, str]) -> dict[str, object]:
+    labels = list(structure.spec.labels)
+    q = structure.quality
+    return {
+        "name": structure.spec.name,
+        "label": labels[0] if len(labels) == 1 else None,
+        "labels": labels,
+        "volume_ml": round(structure.volume_ml, 2),
+        "triangles": structure.mesh.n_triangles,
+        "vertices": len(structure.mesh.vertices),
+        "surface_area_cm2": round(structure.mesh.area() / 100.0, 1),
+        "hull_area_ratio": hull_ratio(structure),
+        "watertight": q.watertight,
+        "manifold": q.edge_manifold and q.vertex_manifold,
+        "outward_normals": q.oriented and q.outward,
+        "components": q.components,
+        "files": files,
+    }
+
+
+def _device_report(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def build_report(
+    scan: Scan,
+    seg: Segmentation,
+    structures: list[StructureMesh],
+    files: dict[str, dict[str, str]],
+    model: dict[str, object],
+    device: torch.device,
+    options: PipelineOptions,
+    timer: StepTimer,
+) -> dict[str, object]:
+    """The content of report.json (and of ``run_pipeline``'s return value)."""
+    label_counts = np.bincount(seg.labels.ravel(), minlength=max(seg.names) + 1)
+    return {
+        "schema": REPORT_SCHEMA,
+        "input": dict(scan.info),
+        "input_voxels": int(scan.info["voxels"]),
+        "notes": list(scan.info.get("notes", [])),
+        "model": model,
+        "device": _device_report(device),
+        "work_grid": {
+            "shape": list(seg.labels.shape),
+            "voxel_size_mm": np.linalg.norm(seg.affine[:3, :3], axis=0).round(4).tolist(),
+        },
+        "coordinates": "STL/OBJ/PLY: world (scanner) RAS+ in mm, as the input's affine; "
+        "GLB: glTF y-up in metres (same data, node transform)",
+        "labels": {str(k): v for k, v in sorted(seg.names.items())},
+        "label_volumes_ml": {
+            seg.names.get(k, str(k)): round(float(label_counts[k]) * seg.voxel_ml, 2)
+            for k in sorted(seg.names)
+            if k != 0
+        },
+        "structures": [_structure_report(s, files.get(s.spec.name, {})) for s in structures],
+        "segmentation": SEGMENTATION_FILE,
+        "options": {
+            "formats": list(options.formats),
+            "target_triangles": options.target_triangles,
+            "smoothing_iterations": options.smoothing_iterations,
+            "decimation": options.decimation,
+        },
+        "inference_seconds": round(seg.inference_seconds, 3),
+        "inference_parts": dict(seg.inference_parts),
+        "steps": dict(timer.seconds),
+        "total_seconds": round(sum(timer.seconds.values()), 3),
+    }
+
+
+def run_pipeline(
+    input_path: Path,
+    out_dir: Path,
+    options: PipelineOptions | None = None,
+    settings: Settings | None = None,
+) -> dict:
+    """Turn the scan at ``input_path`` into meshes, a segmentation and report.json in ``out_dir``.
+
+    Raises :class:`~gpu_worker.pipeline.errors.InputError` when the input is unusable (do not
+    retry), and lets :class:`~gpu_worker.progress.Cancelled` through untouched.
+    """
+    options = options or PipelineOptions()
+    settings = settings or Settings.from_env()
+    out_dir = Path(out_dir)
+    device = resolve_device(options.device or settings.device)
+    timer = StepTimer()
+
+    with timer.step(Step.LOADING):
+        scan = load_scan(Path(input_path), workdir=out_dir)
+    with timer.step(Step.PREPARING):
+        segmenter = get_segmenter(str(bundle_dir(settings.model_bundle)), str(device))
+        known = [s.name for s in segmenter.bundle.structures]
+        unknown = sorted(set(options.structures or ()) - set(known))
+        if unknown:
+            raise ValueError(f"unknown structures {unknown}; this model has {known}")
+        prepared = prepare(scan, device, options.work_spacing_mm)
+    with timer.step(Step.SEGMENTING):
+        seg = segment(prepared, segmenter)
+        del prepared
+    with timer.step(Step.CLEANING_UP):
+        seg = postprocess(seg)
+    with timer.step(Step.MESHING):
+        params = MeshParams(
+            target_triangles=options.target_triangles,
+            smoothing_iterations=options.smoothing_iterations,
+            decimation=options.decimation,
+        )
+        structures = build_meshes(seg, params, options.structures)
+    with timer.step(Step.EXPORTING):
+        files = export(out_dir, scan, seg, structures, options.formats)
+    report = build_report(
+        scan, seg, structures, files, segmenter.describe(), device, options, timer
+    )
+    write_report(report, out_dir)
+    report_step(Step.EXPORTING.value, 1.0)
+    logger.info("pipeline done in %.1f s: %s", report["total_seconds"], report["steps"])
+    return report
+
+
+__all__ = ["REPORT_FILE", "run_pipeline"]

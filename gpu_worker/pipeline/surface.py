@@ -1,0 +1,217 @@
+"""Triangle meshes as plain arrays, and the checks a slicer or a viewer cares about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """A triangle mesh: ``vertices`` (N, 3) float in mm, ``faces`` (M, 3) int, counter-clockwise
+    seen from outside."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+
+    @property
+    def n_triangles(self) -> int:
+        """Number of triangles."""
+        return len(self.faces)
+
+    def face_normals(self) -> np.ndarray:
+        """Unit normal of each face, (M, 3) float32."""
+        v = self.vertices[self.faces]
+        n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+        length = np.linalg.norm(n, axis=1, keepdims=True)
+        return (n / np.maximum(length, 1e-12)).astype(np.float32)
+
+    def vertex_normals(self) -> np.ndarray:
+        """Area-weighted unit normal of each vertex, (N, 3) float32 (computed once)."""
+        return self._vertex_normals
+
+    @cached_property
+    def _vertex_normals(self) -> np.ndarray:
+        v = self.vertices[self.faces].astype(np.float64)
+        n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+        count = len(self.vertices)
+        out = np.stack(
+            [
+                sum(
+                    np.bincount(self.faces[:, k], weights=n[:, axis], minlength=count)
+                    for k in range(3)
+                )
+                for axis in range(3)
+            ],
+            axis=1,
+        )
+        length = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.maximum(length, 1e-12)).astype(np.float32)
+
+    def area(self) -> float:
+        """Surface area, in mm²."""
+        v = self.vertices[self.faces].astype(np.float64)
+        return float(
+            0.5 * np.linalg.norm(np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]), axis=1).sum()
+        )
+
+    def signed_volume(self) -> float:
+        """Enclosed volume in mm³; positive when the faces are wound with normals pointing out."""
+        v = self.vertices[self.faces].astype(np.float64)
+        return float(np.einsum("ij,ij->i", v[:, 0], np.cross(v[:, 1], v[:, 2])).sum() / 6.0)
+
+
+@dataclass(frozen=True)
+class MeshQuality:
+    """What a 3D printer slicer checks before it accepts a mesh."""
+
+    watertight: bool  #: every edge is shared by exactly two faces
+    edge_manifold: bool  #: no edge is shared by more than two faces
+    vertex_manifold: bool  #: the faces around every vertex form one fan
+    oriented: bool  #: neighbouring faces agree on winding (each edge is used once each way)
+    outward: bool  #: the enclosed volume is positive, so normals point out
+    components: int  #: connected pieces
+    degenerate_faces: int  #: faces with a repeated vertex or zero area
+    euler: int  #: V - E + F; 2 per closed genus-0 piece
+
+    @property
+    def ok(self) -> bool:
+        """True when a slicer will accept the mesh without repair."""
+        return (
+            self.watertight
+            and self.edge_manifold
+            and self.vertex_manifold
+            and self.oriented
+            and self.outward
+            and self.degenerate_faces == 0
+        )
+
+
+def unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an integer array.
+
+    Same result as ``np.unique(values)``, whose hash-based path in numpy 2.4 is 50-100 times
+    slower than a sort on the arrays meshes produce.
+    """
+    ordered = np.sort(values, axis=None)
+    if len(ordered) == 0:
+        return ordered
+    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+
+
+def face_keys(faces: np.ndarray) -> np.ndarray:
+    """One int64 per face that is equal for faces over the same three vertices, in any order."""
+    key = np.sort(faces.astype(np.int64), axis=1)
+    n = int(key.max()) + 1 if len(key) else 1
+    if n**3 < 2**62:
+        return (key[:, 0] * n + key[:, 1]) * n + key[:, 2]
+    return np.unique(key, axis=0, return_inverse=True)[1].ravel()
+
+
+@dataclass(frozen=True)
+class EdgeTable:
+    """Every half-edge of a mesh grouped by undirected edge, from one sort."""
+
+    start: np.ndarray  #: (3M,) start vertex of each half-edge (face f's k-th edge is 3f+k)
+    end: np.ndarray  #: (3M,) end vertex
+    counts: np.ndarray  #: faces per undirected edge, one entry per distinct edge
+    twin_a: np.ndarray  #: half-edges of edges used by exactly two oppositely wound faces...
+    twin_b: np.ndarray  #: ...and their twins
+    same_direction: int  #: edges used by two faces wound the same way (orientation flips)
+
+
+def edge_table(faces: np.ndarray, n_vertices: int) -> EdgeTable:
+    """Group the half-edges of ``faces`` by undirected edge (one argsort, no hashing)."""
+    start = faces.reshape(-1).astype(np.int64)
+    end = faces[:, [1, 2, 0]].reshape(-1).astype(np.int64)
+    key = np.minimum(start, end) * n_vertices + np.maximum(start, end)
+    order = np.argsort(key)
+    ordered = key[order]
+    first = np.concatenate([[0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1])
+    counts = np.diff(np.concatenate([first, [len(ordered)]]))
+    pair_first = first[counts == 2]
+    a, b = order[pair_first], order[pair_first + 1]
+    opposite = start[a] == end[b]
+    return EdgeTable(start, end, counts, a[opposite], b[opposite], int((~opposite).sum()))
+
+
+def check_mesh(mesh: Mesh) -> MeshQuality:
+    """Measure watertightness, manifoldness and orientation of ``mesh`` (numpy only, O(M log M))."""
+    faces = mesh.faces.astype(np.int64)
+    n = len(mesh.vertices)
+    if len(faces) == 0:
+        return MeshQuality(False, False, False, False, False, 0, 0, 0)
+    repeated = (
+        (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 0] == faces[:, 2])
+    )
+    v = mesh.vertices[faces].astype(np.float64)
+    zero_area = np.linalg.norm(np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]), axis=1) <= 1e-12
+    degenerate = int((repeated | zero_area).sum())
+
+    edges = edge_table(faces, n)
+    watertight = bool(np.all(edges.counts == 2))
+    edge_manifold = bool(np.all(edges.counts <= 2))
+    oriented = watertight and edges.same_direction == 0
+
+    labels = vertex_components(faces, n)
+    used = unique(faces)
+    components = len(unique(labels[used]))
+    vertex_manifold = oriented and len(unique(corner_fans(faces, n, edges))) == len(used)
+    euler = len(used) - len(edges.counts) + len(faces)
+    return MeshQuality(
+        watertight=watertight,
+        edge_manifold=edge_manifold,
+        vertex_manifold=bool(vertex_manifold),
+        oriented=oriented,
+        outward=mesh.signed_volume() > 0,
+        components=components,
+        degenerate_faces=degenerate,
+        euler=int(euler),
+    )
+
+
+def vertex_components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """Label of the connected piece each vertex belongs to, (N,) int (unused vertices alone)."""
+    i = faces.reshape(-1)
+    j = faces[:, [1, 2, 0]].reshape(-1)
+    graph = sparse.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n_vertices,) * 2)
+    return connected_components(graph.tocsr(), directed=False)[1]
+
+
+def face_components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """Label of the connected piece (sharing vertices) each face belongs to, (M,) int."""
+    labels = vertex_components(faces, n_vertices)[faces[:, 0]]
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def corner_fans(faces: np.ndarray, n: int, edges: EdgeTable | None = None) -> np.ndarray:
+    """Fan label of every face corner, (3M,): corners around one vertex joined across edges.
+
+    Each face corner is a node; the corners at vertex ``a`` of the two faces sharing edge (a, b)
+    are joined (half-edge a->b in one face, its twin b->a in the other). A vertex whose corners
+    carry more than one label is non-manifold.
+    """
+    edges = edges or edge_table(faces, n)
+    m = len(faces)
+    # Half-edge h = 3f + k starts at corner 3f + k and ends at corner 3f + (k + 1) % 3.
+    corner_end = (np.arange(m)[:, None] * 3 + np.array([1, 2, 0])[None, :]).reshape(-1)
+    a, b = edges.twin_a, edges.twin_b
+    rows = np.concatenate([a, corner_end[a]])
+    cols = np.concatenate([corner_end[b], b])
+    graph = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(3 * m, 3 * m)
+    )
+    _, labels = connected_components(graph, directed=False)
+    return labels
+
+
+def nonmanifold_vertices(faces: np.ndarray, n: int) -> np.ndarray:
+    """Vertices whose faces form more than one fan (two sheets touching at a point)."""
+    labels = corner_fans(faces, n).astype(np.int64)
+    pairs = unique(faces.reshape(-1).astype(np.int64) * (int(labels.max()) + 1) + labels)
+    vertices, counts = np.unique(pairs // (int(labels.max()) + 1), return_counts=True)
+    return vertices[counts > 1]
