@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from mrimesh.contract import JobStatus
-from mrimesh.eta import queued_eta_seconds, running_remaining_seconds
+from mrimesh.eta import queued_eta_seconds, running_remaining_seconds, speed_factor
 from mrimesh.jobs import JobRecord, JobStore
 from mrimesh.stats import StatsReader
 from mrimesh.timefmt import iso
@@ -26,6 +27,9 @@ class QueueSnapshot:
     expected_seconds: list[float]
     running_left_seconds: list[float]
     live_workers: int
+    #: How much slower than their history the running jobs go (1.0 = as expected); queued
+    #: jobs will share the same machines, so their estimates are scaled by it.
+    slowdown: float
     model: TimingModel
 
 
@@ -67,10 +71,10 @@ class StatusView:
         snapshot = self._queue_snapshot(at)
         if not snapshot.model.has_history:
             return position, None
-        own = snapshot.model.total_estimate(record.input_voxels) or 0.0
+        own = (snapshot.model.total_estimate(record.input_voxels) or 0.0) * snapshot.slowdown
         eta = queued_eta_seconds(
             own,
-            snapshot.expected_seconds[: position - 1],
+            [seconds * snapshot.slowdown for seconds in snapshot.expected_seconds[: position - 1]],
             snapshot.running_left_seconds,
             snapshot.live_workers,
         )
@@ -99,16 +103,22 @@ class StatusView:
         replies = pipe.execute() if (waiting or running_ids) else []
         model = self.stats.timing_model()
         voxels = replies[: len(waiting)]
-        running = [JobRecord.from_hash(r) for r in replies[len(waiting) :] if r]
+        running = [
+            r
+            for r in (JobRecord.from_hash(r) for r in replies[len(waiting) :] if r)
+            if r.status is JobStatus.PROCESSING
+        ]
+        factors = [
+            speed_factor(r.step_estimates, r.completed_steps)
+            for r in running
+            if r.step_estimates and r.completed_steps
+        ]
         return QueueSnapshot(
             taken_at=at,
             expected_seconds=[model.total_estimate(int(v) if v else None) or 0.0 for v in voxels],
-            running_left_seconds=[
-                _running_eta(r, model, at) or 0.0
-                for r in running
-                if r.status is JobStatus.PROCESSING
-            ],
+            running_left_seconds=[_running_eta(r, model, at) or 0.0 for r in running],
             live_workers=self.stats.workers.live_count(at),
+            slowdown=statistics.median(factors) if factors else 1.0,
             model=model,
         )
 
