@@ -10,6 +10,8 @@ worker_class = "gthread"
 workers = _settings.api_workers
 threads = 8
 timeout = 120
+# Keep idle connections longer than the page's 2 s poll, so a poll never races the close.
+keepalive = 5
 graceful_timeout = 20
 accesslog = "-"
 # Log the path only: the query string never carries ids, and bodies are never logged.
