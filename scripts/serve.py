@@ -87,9 +87,9 @@ def main() -> int:
     explicit_redis = bool(os.environ.get("MRIMESH_REDIS_URL"))
     if not explicit_redis:
         os.environ["MRIMESH_REDIS_URL"] = f"redis://127.0.0.1:{OWN_REDIS_PORT}/0"
-    settings = Settings.from_env()
+    os.environ["MRIMESH_DATA_DIR"] = str(Settings.from_env().data_dir.resolve())
+    settings = Settings.from_env()  # every path absolute from here on
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["MRIMESH_DATA_DIR"] = str(settings.data_dir.resolve())
 
     redis_process = None
     if not redis_answers(settings.redis_url):
