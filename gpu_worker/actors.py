@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+from pathlib import Path
 from typing import Any
 
 import dramatiq
+import torch
 
 from gpu_worker.broker import settings
-from gpu_worker.pipeline import InputError, package_results, run_pipeline
+from gpu_worker.pipeline import InputError, PipelineOptions, package_results, run_pipeline
 from gpu_worker.progress import Cancelled
 from mrimesh.contract import ACTOR_NAME, QUEUE_NAME
 from mrimesh.paths import JobPaths
@@ -43,8 +45,7 @@ def process_job(job_id: str) -> dict[str, Any]:
             "The uploaded file is no longer available; please upload it again.",
             code="input_missing",
         )
-    shutil.rmtree(paths.work_dir, ignore_errors=True)
-    report = run_pipeline(upload, paths.work_dir, settings=settings)
+    report = _run_with_cpu_fallback(upload, paths)
     package_results(paths.work_dir, paths.result_zip)
     shutil.rmtree(paths.work_dir, ignore_errors=True)
     shutil.rmtree(paths.input_dir, ignore_errors=True)
@@ -53,3 +54,24 @@ def process_job(job_id: str) -> dict[str, Any]:
         "steps": report.get("steps", {}),
         "voxels": (report.get("input") or {}).get("voxels", 1),
     }
+
+
+def _run_with_cpu_fallback(upload: Path, paths: JobPaths) -> dict[str, Any]:
+    """Run the pipeline on the configured device; on CUDA out-of-memory, once more on the CPU.
+
+    A scan too large for the GPU's free memory still completes (slower) instead of failing.
+    """
+    shutil.rmtree(paths.work_dir, ignore_errors=True)
+    try:
+        return run_pipeline(upload, paths.work_dir, settings=settings)
+    except torch.cuda.OutOfMemoryError:
+        logger.warning("CUDA out of memory; running this job again on the CPU")
+        torch.cuda.empty_cache()
+        shutil.rmtree(paths.work_dir, ignore_errors=True)
+        report = run_pipeline(
+            upload, paths.work_dir, options=PipelineOptions(device="cpu"), settings=settings
+        )
+        report.setdefault("notes", []).append(
+            "The GPU ran out of memory for this scan; it was processed on the CPU instead."
+        )
+        return report
