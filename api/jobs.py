@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from api.errors import abort
 from api.extensions import get_services
 from mrimesh.contract import JobStatus
+from mrimesh.jobs import JobRecord
 from mrimesh.paths import JobPaths, is_job_id
 from mrimesh.status_view import public_document
 
@@ -25,6 +26,14 @@ def _checked_id(job_id: str) -> str:
     return job_id
 
 
+def _existing_record(job_id: str) -> JobRecord:
+    """The job's record, or a 404 for a malformed or unknown id."""
+    record = get_services().jobs.get(_checked_id(job_id))
+    if record is None:
+        abort(404, _NOT_FOUND, "not_found")
+    return record
+
+
 @bp.get("/status/<job_id>")
 def status(job_id: str) -> ResponseReturnValue:
     """The job's state, progress, queue position and ETA."""
@@ -38,9 +47,7 @@ def status(job_id: str) -> ResponseReturnValue:
 def download(job_id: str) -> ResponseReturnValue:
     """The result zip (meshes, segmentation, report.json) of a completed job."""
     services = get_services()
-    record = services.jobs.get(_checked_id(job_id))
-    if record is None:
-        abort(404, _NOT_FOUND, "not_found")
+    record = _existing_record(job_id)
     if record.status is JobStatus.EXPIRED:
         abort(410, "This job has expired and its files were deleted.", "expired")
     if record.status is not JobStatus.COMPLETED:
@@ -63,9 +70,7 @@ def download(job_id: str) -> ResponseReturnValue:
 def cancel(job_id: str) -> ResponseReturnValue:
     """Cancel a queued job now, or a running one at its next step boundary; files are removed."""
     services = get_services()
-    record = services.jobs.get(_checked_id(job_id))
-    if record is None:
-        abort(404, _NOT_FOUND, "not_found")
+    record = _existing_record(job_id)
     if record.status.is_terminal:
         abort(409, f"The job is already {record.status.value}.", "already_finished")
     before = services.jobs.mark_cancelled(job_id)
