@@ -59,7 +59,9 @@ class StatusView:
         if record.status is JobStatus.QUEUED:
             position, eta = self._queued(record, at)
         elif record.status is JobStatus.PROCESSING:
-            eta = _running_eta(record, self.stats.timing_model(), at)
+            # step estimates were stored at start; the history is read only for older records
+            model = None if record.step_estimates else self.stats.timing_model()
+            eta = _running_eta(record, model, at)
         elif record.status is JobStatus.COMPLETED:
             eta = 0.0
         return public_document(record, queue_position=position, eta_seconds=eta)
@@ -123,8 +125,8 @@ class StatusView:
         )
 
 
-def _running_eta(record: JobRecord, model: TimingModel, at: float) -> float | None:
-    estimates = record.step_estimates or model.step_estimates(record.input_voxels)
+def _running_eta(record: JobRecord, model: TimingModel | None, at: float) -> float | None:
+    estimates = record.step_estimates or (model and model.step_estimates(record.input_voxels))
     if not estimates:
         return None
     step_elapsed = max(at - (record.step_started_at or record.started_at or at), 0.0)
