@@ -54,6 +54,10 @@ DEFAULT_TARGET_TRIANGLES = 200_000
 DEFAULT_SMOOTHING_ITERATIONS = 10
 #: Gaussian blur of a structure's mask before marching cubes, in voxels (0 disables).
 DEFAULT_MASK_SIGMA_VOXELS = 0.5
+#: fast-simplification's ``agg`` (aggressiveness, unitless, its default 7): the error threshold
+#: grows as (iteration + 3) ** agg, so 9 reaches the target in fewer passes. Measured on the MNI
+#: brain: 0.37 s instead of 0.57 s, mean distance to the smoothed surface 0.206 mm (0.210 at 7).
+DEFAULT_DECIMATION_AGGRESSIVENESS = 9.0
 #: Smallest part of a structure kept as its own closed surface, in mL.
 DEFAULT_MIN_COMPONENT_ML = 1.0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import nibabel as nib
@@ -13,6 +14,7 @@ from scipy import ndimage
 from gpu_worker.pipeline.anonymize import scrub_nifti_header
 from gpu_worker.pipeline.load import Scan
 from gpu_worker.pipeline.meshing import StructureMesh
+from gpu_worker.pipeline.models import cpu_cores
 from gpu_worker.pipeline.segment import Segmentation
 from gpu_worker.pipeline.writers import write_glb, write_obj, write_ply, write_stl
 from gpu_worker.progress import report_step
@@ -49,14 +51,45 @@ def write_mesh(structure: StructureMesh, out_dir: Path, fmt: str) -> str:
     return path.name
 
 
+def _whole_voxel_view(
+    labels: np.ndarray, to_work: np.ndarray, shape: tuple[int, ...]
+) -> np.ndarray | None:
+    """``labels`` read through ``to_work`` by slicing alone, or None when that cannot be done.
+
+    That is the case when ``to_work`` (input voxel -> working voxel) only permutes and flips
+    axes and shifts by whole voxels, and the input grid lands inside the working grid: the
+    usual case, since the working grid is the input's, reoriented, when no resampling was needed.
+    """
+    linear, offset = to_work[:3, :3], to_work[:3, 3]
+    signs = np.rint(linear)
+    if not (np.allclose(linear, signs, atol=1e-6) and np.allclose(offset, np.rint(offset))):
+        return None
+    signs, offset = signs.astype(int), np.rint(offset).astype(int)
+    if not (np.all(np.abs(signs).sum(axis=0) == 1) and np.all(np.abs(signs).sum(axis=1) == 1)):
+        return None
+    source = np.abs(signs).argmax(axis=1)  # the input axis each working axis follows
+    slices = []
+    for axis in range(3):
+        step, start, count = int(signs[axis, source[axis]]), int(offset[axis]), shape[source[axis]]
+        stop = start + step * (count - 1)
+        if min(start, stop) < 0 or max(start, stop) >= labels.shape[axis]:
+            return None
+        slices.append(slice(start, stop + step if stop + step >= 0 else None, step))
+    return labels[tuple(slices)].transpose(np.argsort(source))
+
+
 def labels_in_input_space(seg: Segmentation, scan: Scan) -> np.ndarray:
     """The working-grid label map resampled (nearest neighbour) onto the input's voxel grid."""
     to_work = np.linalg.inv(seg.affine) @ scan.affine
+    shape = scan.data.shape[:3]
+    view = _whole_voxel_view(seg.labels, to_work, shape)
+    if view is not None:
+        return np.ascontiguousarray(view, dtype=np.uint8)
     return ndimage.affine_transform(
         seg.labels,
         to_work[:3, :3],
         offset=to_work[:3, 3],
-        output_shape=scan.data.shape,
+        output_shape=shape,
         order=0,
         mode="constant",
         cval=0,
@@ -88,15 +121,21 @@ def export(
     """Write every structure in every format, and the segmentation; returns structure -> files."""
     report_step(_STEP, 0.0)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files: dict[str, dict[str, str]] = {}
-    total = max(len(structures) * len(formats), 1)
-    done = 0
-    for structure in structures:
-        files[structure.spec.name] = {}
-        for fmt in formats:
-            files[structure.spec.name][fmt] = write_mesh(structure, out_dir, fmt)
-            done += 1
-            report_step(_STEP, 0.8 * done / total)
+    # Files are written in parallel threads: OBJ's text formatting holds the GIL, but the
+    # binary formats spend their time in numpy loops and file writes that release it. Progress
+    # is reported from the calling thread only, where the reporter lives and may cancel the job.
+    jobs = [(s, fmt) for fmt in formats for s in structures]
+    jobs.sort(key=lambda job: job[1] != "obj")  # the slowest first
+    written: dict[tuple[str, str], str] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(jobs), cpu_cores())))
+    try:
+        futures = {pool.submit(write_mesh, s, out_dir, fmt): (s.spec.name, fmt) for s, fmt in jobs}
+        for done, future in enumerate(as_completed(futures), start=1):
+            written[futures[future]] = future.result()
+            report_step(_STEP, 0.8 * done / max(len(jobs), 1))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    files = {s.spec.name: {fmt: written[s.spec.name, fmt] for fmt in formats} for s in structures}
     write_segmentation(seg, scan, out_dir / SEGMENTATION_FILE)
     report_step(_STEP, 0.95)
     return files

@@ -6,7 +6,8 @@ import numpy as np
 from scipy import ndimage, sparse
 from skimage import measure
 
-from gpu_worker.pipeline.surface import Mesh, face_components, face_keys
+from gpu_worker.pipeline.defaults import DEFAULT_DECIMATION_AGGRESSIVENESS
+from gpu_worker.pipeline.surface import Mesh, compact, face_keys, face_vertex_components
 
 #: Taubin pass-band parameters: shrink with LAMBDA, inflate with MU (|MU| > LAMBDA).
 TAUBIN_LAMBDA = 0.5
@@ -72,9 +73,10 @@ def decimate(mesh: Mesh, target_triangles: int, method: str = "fast_simplificati
         import fast_simplification
 
         points, faces = fast_simplification.simplify(
-            mesh.vertices.astype(np.float32),
-            mesh.faces.astype(np.int32),
+            np.ascontiguousarray(mesh.vertices, dtype=np.float64),  # what it computes in
+            np.ascontiguousarray(mesh.faces, dtype=np.int32),
             target_count=int(target_triangles),
+            agg=DEFAULT_DECIMATION_AGGRESSIVENESS,
         )
         return Mesh(np.asarray(points, np.float64), np.asarray(faces, np.int64))
     if method == "open3d":
@@ -96,17 +98,20 @@ def clean(mesh: Mesh, min_component_faces: int = 0, keep_largest: bool = False) 
         return mesh
     ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
     faces = faces[ok]
-    _, first = np.unique(face_keys(faces), return_index=True)
-    faces = faces[np.sort(first)]
+    keys = face_keys(faces)
+    order = np.argsort(keys, kind="stable")
+    repeat = np.zeros(len(keys), dtype=bool)
+    repeat[order[1:]] = keys[order[1:]] == keys[order[:-1]]
+    faces = faces[~repeat]  # the first of each set of faces over the same three vertices stays
     if len(faces) and (keep_largest or min_component_faces > 0):
-        labels = face_components(faces, len(mesh.vertices))
-        sizes = np.bincount(labels)
+        count, labels = face_vertex_components(faces, len(mesh.vertices))
+        labels = labels[: len(faces)]
+        sizes = np.bincount(labels, minlength=count)
         keep = sizes == sizes.max() if keep_largest else sizes >= min_component_faces
         if not keep.any():
             keep = sizes == sizes.max()
         faces = faces[keep[labels]]
-    used, inverse = np.unique(faces.reshape(-1), return_inverse=True)
-    return Mesh(mesh.vertices[used], inverse.reshape(-1, 3).astype(np.int64))
+    return compact(Mesh(mesh.vertices, faces.astype(np.int64, copy=False)))
 
 
 def to_world(mesh: Mesh, affine: np.ndarray) -> Mesh:

@@ -37,7 +37,8 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return fill_voids.fill(mask, in_place=False)
 
 
-def _box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Slices of the box around ``mask``'s voxels with a one-voxel margin (None when empty)."""
     spans = []
     for axis in range(3):
         hits = np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[0]
@@ -59,7 +60,7 @@ def clean_brain_tissue(labels: np.ndarray, voxel_ml: float, min_ml: float) -> np
     5. white matter keeps its largest piece; stray bits become grey matter.
     """
     out = np.zeros_like(labels)
-    box = _box(labels > 0)
+    box = bounding_box(labels > 0)
     if box is None:
         return out
     lab = labels[box].copy()

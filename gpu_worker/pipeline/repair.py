@@ -8,14 +8,18 @@ around its centroid. A pinched handle is thereby cut, which is what a slicer wou
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from gpu_worker.pipeline.surface import (
     Mesh,
     check_mesh,
+    compact,
+    corner_fans,
     edge_table,
     face_keys,
-    nonmanifold_vertices,
+    fan_split_vertices,
     unique,
 )
 
@@ -25,17 +29,29 @@ MAX_ROUNDS = 8
 
 def _drop_folded_pairs(faces: np.ndarray) -> np.ndarray:
     """Remove every face whose vertex set occurs more than once (folds and duplicates)."""
-    _, inverse, counts = np.unique(face_keys(faces), return_inverse=True, return_counts=True)
-    return faces[counts[inverse] == 1]
+    keys = face_keys(faces)
+    order = np.argsort(keys)
+    ordered = keys[order]
+    repeated = np.zeros(len(keys), dtype=bool)
+    same = ordered[1:] == ordered[:-1]
+    repeated[1:] = same
+    repeated[:-1] |= same
+    if not repeated.any():
+        return faces
+    keep = np.ones(len(faces), dtype=bool)
+    keep[order[repeated]] = False
+    return faces[keep]
 
 
-def _bad_vertices(faces: np.ndarray, n: int) -> np.ndarray:
-    """Vertices on an edge not shared by exactly two oppositely wound faces."""
+def _defect_vertices(faces: np.ndarray, n: int) -> np.ndarray:
+    """Vertices on an edge not shared by exactly two oppositely wound faces, and vertices whose
+    faces form more than one fan (two sheets touching at a point); one edge table for both."""
     edges = edge_table(faces, n)
     good = np.zeros(len(edges.start), dtype=bool)
     good[edges.twin_a] = True
     good[edges.twin_b] = True
-    return unique(np.concatenate([edges.start[~good], edges.end[~good]]))
+    pinched = fan_split_vertices(faces, corner_fans(faces, n, edges))
+    return unique(np.concatenate([edges.start[~good], edges.end[~good], pinched]))
 
 
 def _boundary_loops(faces: np.ndarray, n: int) -> tuple[list[list[int]], np.ndarray]:
@@ -46,8 +62,11 @@ def _boundary_loops(faces: np.ndarray, n: int) -> tuple[list[list[int]], np.ndar
     directed = start * n + end
     twin = end * n + start
     ordered = np.sort(directed)
-    pos = np.clip(np.searchsorted(ordered, twin), 0, len(ordered) - 1)
-    open_edge = ordered[pos] != twin
+    by_twin = np.argsort(twin)  # sorted queries make searchsorted about twice as fast
+    queries = twin[by_twin]
+    pos = np.clip(np.searchsorted(ordered, queries), 0, len(ordered) - 1)
+    open_edge = np.empty(len(twin), dtype=bool)
+    open_edge[by_twin] = ordered[pos] != queries
     a, b = start[open_edge], end[open_edge]
     values, counts = np.unique(a, return_counts=True)
     touching = values[counts > 1]
@@ -83,26 +102,39 @@ def _fill(vertices: np.ndarray, faces: np.ndarray, loops: list[list[int]]) -> Me
     return Mesh(np.concatenate(new_vertices), np.concatenate(new_faces).astype(np.int64))
 
 
-def repair(mesh: Mesh) -> Mesh:
-    """Return ``mesh`` made watertight, manifold and consistently wound, or unchanged if the
-    defects are not local (the caller then falls back to another decimator). Call it only on a
-    mesh that fails :func:`check_mesh`: it always rebuilds the faces around suspect edges."""
+def repair_candidates(mesh: Mesh) -> Iterator[Mesh]:
+    """Successive repairs of ``mesh``, each rebuilding a wider region around its defects.
+
+    Yields ``mesh`` itself, once, when it has no folded face pair, open or over-shared edge,
+    or pinched vertex; the caller checks each candidate (:func:`check_mesh`) and stops at the
+    first good one, so a repaired mesh is checked once, in the coordinates it is used in.
+    """
     n = len(mesh.vertices)
-    faces = _drop_folded_pairs(mesh.faces.astype(np.int64))
+    original = mesh.faces.astype(np.int64)
+    if len(original) == 0:
+        yield mesh
+        return
+    faces = _drop_folded_pairs(original)
     removed = np.zeros(n, dtype=bool)
-    removed[_bad_vertices(faces, n)] = True
-    removed[nonmanifold_vertices(faces, n)] = True
+    removed[_defect_vertices(faces, n)] = True
+    if len(faces) == len(original) and not removed.any():
+        yield mesh
+        return
     for _ in range(MAX_ROUNDS):
         kept = faces[~removed[faces].any(axis=1)]
         loops, touching = _boundary_loops(kept, n)
         if len(touching):
             removed[touching] = True
             continue
-        repaired = _fill(mesh.vertices, kept, loops)
-        used, inverse = np.unique(repaired.faces.reshape(-1), return_inverse=True)
-        repaired = Mesh(repaired.vertices[used], inverse.reshape(-1, 3))
-        if check_mesh(repaired).ok:
-            return repaired
+        yield compact(_fill(mesh.vertices, kept, loops))
         # Grow the removed region by one ring of faces and try again.
         removed[faces[removed[faces].any(axis=1)].reshape(-1)] = True
+
+
+def repair(mesh: Mesh) -> Mesh:
+    """Return ``mesh`` made watertight, manifold and consistently wound, or unchanged if the
+    defects are not local (the caller then falls back to another decimator)."""
+    for candidate in repair_candidates(mesh):
+        if check_mesh(candidate).ok:
+            return candidate
     return mesh

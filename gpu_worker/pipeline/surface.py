@@ -61,8 +61,7 @@ class Mesh:
 
     def signed_volume(self) -> float:
         """Enclosed volume in mm³; positive when the faces are wound with normals pointing out."""
-        v = self.vertices[self.faces].astype(np.float64)
-        return float(np.einsum("ij,ij->i", v[:, 0], np.cross(v[:, 1], v[:, 2])).sum() / 6.0)
+        return _signed_volume(self.vertices[self.faces].astype(np.float64))
 
 
 @dataclass(frozen=True)
@@ -101,6 +100,16 @@ def unique(values: np.ndarray) -> np.ndarray:
     if len(ordered) == 0:
         return ordered
     return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+
+
+def compact(mesh: Mesh) -> Mesh:
+    """``mesh`` without the vertices no face uses (faces renumbered, order kept)."""
+    used = np.zeros(len(mesh.vertices), dtype=bool)
+    used[mesh.faces] = True
+    if used.all():
+        return Mesh(mesh.vertices, mesh.faces.astype(np.int64, copy=False))
+    new_index = np.cumsum(used, dtype=np.int64) - 1
+    return Mesh(mesh.vertices[used], new_index[mesh.faces])
 
 
 def face_keys(faces: np.ndarray) -> np.ndarray:
@@ -157,35 +166,61 @@ def check_mesh(mesh: Mesh) -> MeshQuality:
     edge_manifold = bool(np.all(edges.counts <= 2))
     oriented = watertight and edges.same_direction == 0
 
-    labels = vertex_components(faces, n)
-    used = unique(faces)
-    components = len(unique(labels[used]))
-    vertex_manifold = oriented and len(unique(corner_fans(faces, n, edges))) == len(used)
-    euler = len(used) - len(edges.counts) + len(faces)
+    used = np.zeros(n, dtype=bool)
+    used[faces] = True
+    n_used = int(np.count_nonzero(used))
+    # Every unused vertex is a component of its own in the face-vertex graph.
+    components = face_vertex_components(faces, n)[0] - (n - n_used)
+    vertex_manifold = oriented and _corner_fans(faces, edges)[0] == n_used
+    euler = n_used - len(edges.counts) + len(faces)
     return MeshQuality(
         watertight=watertight,
         edge_manifold=edge_manifold,
         vertex_manifold=bool(vertex_manifold),
         oriented=oriented,
-        outward=mesh.signed_volume() > 0,
-        components=components,
+        outward=_signed_volume(v) > 0,
+        components=int(components),
         degenerate_faces=degenerate,
         euler=int(euler),
     )
 
 
-def vertex_components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
-    """Label of the connected piece each vertex belongs to, (N,) int (unused vertices alone)."""
-    i = faces.reshape(-1)
-    j = faces[:, [1, 2, 0]].reshape(-1)
-    graph = sparse.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n_vertices,) * 2)
-    return connected_components(graph.tocsr(), directed=False)[1]
+def _signed_volume(corners: np.ndarray) -> float:
+    """Enclosed volume of faces given as their (M, 3, 3) corner coordinates."""
+    return float(
+        np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])).sum() / 6.0
+    )
 
 
-def face_components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
-    """Label of the connected piece (sharing vertices) each face belongs to, (M,) int."""
-    labels = vertex_components(faces, n_vertices)[faces[:, 0]]
-    return np.unique(labels, return_inverse=True)[1]
+def face_vertex_components(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray]:
+    """Connected pieces of the graph whose nodes are the M faces then the N vertices, each face
+    joined to its three vertices: its CSR form needs no sorting (three entries per face row)."""
+    m = len(faces)
+    indptr = np.concatenate([np.arange(0, 3 * m + 1, 3), np.full(n_vertices, 3 * m)])
+    graph = sparse.csr_matrix(
+        (np.ones(3 * m, dtype=np.int8), faces.reshape(-1) + m, indptr),
+        shape=(m + n_vertices, m + n_vertices),
+    )
+    return connected_components(graph, directed=False)
+
+
+def _corner_fans(faces: np.ndarray, edges: EdgeTable) -> tuple[int, np.ndarray]:
+    m = len(faces)
+    # Half-edge h = 3f + k starts at corner 3f + k and ends at corner 3f + (k + 1) % 3. Joining
+    # each half-edge's start corner to the end corner of its twin joins both pairs of corners
+    # of a shared edge (the twin's own row joins the other pair): one entry per row at most.
+    corner_end = (np.arange(m)[:, None] * 3 + np.array([1, 2, 0])[None, :]).reshape(-1)
+    twin = np.full(3 * m, -1, dtype=np.int64)
+    twin[edges.twin_a] = edges.twin_b
+    twin[edges.twin_b] = edges.twin_a
+    has_twin = twin >= 0
+    indptr = np.zeros(3 * m + 1, dtype=np.int64)
+    np.cumsum(has_twin, out=indptr[1:])
+    graph = sparse.csr_matrix(
+        (np.ones(int(indptr[-1]), dtype=np.int8), corner_end[twin[has_twin]], indptr),
+        shape=(3 * m, 3 * m),
+    )
+    return connected_components(graph, directed=False)
 
 
 def corner_fans(faces: np.ndarray, n: int, edges: EdgeTable | None = None) -> np.ndarray:
@@ -195,23 +230,12 @@ def corner_fans(faces: np.ndarray, n: int, edges: EdgeTable | None = None) -> np
     are joined (half-edge a->b in one face, its twin b->a in the other). A vertex whose corners
     carry more than one label is non-manifold.
     """
-    edges = edges or edge_table(faces, n)
-    m = len(faces)
-    # Half-edge h = 3f + k starts at corner 3f + k and ends at corner 3f + (k + 1) % 3.
-    corner_end = (np.arange(m)[:, None] * 3 + np.array([1, 2, 0])[None, :]).reshape(-1)
-    a, b = edges.twin_a, edges.twin_b
-    rows = np.concatenate([a, corner_end[a]])
-    cols = np.concatenate([corner_end[b], b])
-    graph = sparse.csr_matrix(
-        (np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(3 * m, 3 * m)
-    )
-    _, labels = connected_components(graph, directed=False)
-    return labels
+    return _corner_fans(faces, edges or edge_table(faces, n))[1]
 
 
-def nonmanifold_vertices(faces: np.ndarray, n: int) -> np.ndarray:
-    """Vertices whose faces form more than one fan (two sheets touching at a point)."""
-    labels = corner_fans(faces, n).astype(np.int64)
-    pairs = unique(faces.reshape(-1).astype(np.int64) * (int(labels.max()) + 1) + labels)
-    vertices, counts = np.unique(pairs // (int(labels.max()) + 1), return_counts=True)
-    return vertices[counts > 1]
+def fan_split_vertices(faces: np.ndarray, fans: np.ndarray) -> np.ndarray:
+    """Vertices whose corners (labelled ``fans``, from :func:`corner_fans`) lie in several fans."""
+    fans = fans.astype(np.int64)
+    scale = int(fans.max()) + 1 if len(fans) else 1
+    owners = unique(faces.reshape(-1).astype(np.int64) * scale + fans) // scale
+    return unique(owners[1:][owners[1:] == owners[:-1]])

@@ -8,7 +8,7 @@ import pytest
 from gpu_worker.pipeline.bundle import StructureSpec
 from gpu_worker.pipeline.mesh import clean, decimate, marching_cubes_mask, taubin_smooth, to_world
 from gpu_worker.pipeline.meshing import MeshParams, build_meshes, surface
-from gpu_worker.pipeline.repair import repair
+from gpu_worker.pipeline.repair import repair, repair_candidates
 from gpu_worker.pipeline.segment import Segmentation
 from gpu_worker.pipeline.surface import Mesh, check_mesh
 
@@ -152,3 +152,25 @@ def test_to_world_flips_winding_for_mirroring_affines() -> None:
     mesh = sphere_mesh()
     mirrored = to_world(mesh, np.diag([-1.0, 1.0, 1.0, 1.0]))
     assert mirrored.signed_volume() == pytest.approx(mesh.signed_volume())
+
+
+def test_a_good_mesh_is_its_own_only_repair_candidate() -> None:
+    mesh = sphere_mesh()
+    assert [c is mesh for c in repair_candidates(mesh)] == [True]
+
+
+def test_clean_drops_duplicates_degenerates_small_pieces_and_unused_vertices() -> None:
+    big, small = sphere_mesh(), sphere_mesh(radius=4.0, offset=30.0)
+    n = len(big.vertices)
+    faces = np.concatenate(
+        [
+            big.faces,
+            big.faces[:1, [1, 2, 0]],  # the same face again, rotated
+            [[0, 0, 1]],  # degenerate
+            small.faces + n,
+        ]
+    )
+    vertices = np.concatenate([big.vertices, small.vertices, [[99.0, 99.0, 99.0]]])
+    cleaned = clean(Mesh(vertices, faces), keep_largest=True)
+    np.testing.assert_array_equal(cleaned.faces, big.faces)
+    np.testing.assert_array_equal(cleaned.vertices, big.vertices)
