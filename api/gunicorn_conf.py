@@ -16,3 +16,6 @@ graceful_timeout = 20
 accesslog = "-"
 # Log the path only: the query string never carries ids, and bodies are never logged.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# No runtime control socket: it defaults to one path under $HOME shared by every gunicorn on the
+# machine (tests run several), and nothing here uses gunicornc.
+control_socket_disable = True
