@@ -12,6 +12,7 @@ A reading is good when it is within ±20 % or ±3 s of the truth; a ``null`` ETA
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -49,6 +50,21 @@ def poll_job(stack: ServiceStack, job_id: str, readings: list, lock: threading.L
         time.sleep(max(2.0 - (time.time() - at), 0))
     with lock:
         readings.extend((job_id, t, status, eta, end, body["status"]) for t, status, eta in mine)
+
+
+def _slot_overheads(server: RedisServer, job_ids: list[str]) -> tuple[list[float], list[float]]:
+    """Idle gaps between consecutive jobs, and time inside jobs outside any step (seconds)."""
+    client = server.client()
+    records = []
+    for job_id in set(job_ids):
+        raw = {k.decode(): v.decode() for k, v in client.hgetall(f"mrimesh:job:{job_id}").items()}
+        if raw.get("finished_at") and raw.get("started_at"):
+            steps = json.loads(raw.get("completed_steps") or "{}")
+            records.append((float(raw["started_at"]), float(raw["finished_at"]), steps))
+    records.sort()
+    gaps = [b[0] - a[1] for a, b in zip(records, records[1:], strict=False) if b[0] > a[1]]
+    overheads = [(end - start) - sum(steps.values()) for start, end, steps in records]
+    return gaps, overheads
 
 
 def main() -> None:
@@ -93,6 +109,7 @@ def main() -> None:
                 thread.join()
             wall = time.time() - started
             stats = stack.get("stats").json()
+            gaps, overheads = _slot_overheads(server, [r[0] for r in readings])
         finally:
             stack.stop_all()
             server.stop()
@@ -116,8 +133,17 @@ def main() -> None:
     )
     for status, oks in sorted(by_status.items()):
         print(f"  {status:<10} {len(oks):4d} readings, {100 * sum(oks) / len(oks):5.1f} % good")
+    if gaps:
+        print(
+            f"idle gap between jobs: median {statistics.median(gaps):.2f} s; "
+            f"time outside steps per job: median {statistics.median(overheads):.2f} s"
+        )
     if errors:
         print(f"median relative error {100 * statistics.median(errors):.1f} %")
+        signed = [(eta - truth) / max(truth, 1) for _, eta, truth in rows if eta is not None]
+        print(
+            f"mean signed error {100 * statistics.fmean(signed):+.1f} % (negative: ETAs too short)"
+        )
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ class RunningJob:
     step_started_at: float = 0.0
     completed: dict[str, float] = field(default_factory=dict)
     last_write: float = 0.0
+    start_gap: float | None = None
     reporter_token: object | None = None
 
 
@@ -81,6 +82,7 @@ class JobProgress(Middleware):
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.start_sidecar = start_sidecar_process
         self._running: dict[str, RunningJob] = {}
+        self._last_finished_at: float | None = None
         self._sidecar: subprocess.Popen | None = None
 
     def running_jobs(self) -> list[RunningJob]:
@@ -134,10 +136,17 @@ class JobProgress(Middleware):
             raise
         if started is None:
             raise SkipMessage(f"job {job_id} changed state before it could start")
+        started_at = now()
+        waited_for_us = (
+            self._last_finished_at is not None
+            and record.queued_at is not None
+            and record.queued_at < self._last_finished_at
+        )
         running = RunningJob(
             job_id=job_id,
-            started_at=now(),
+            started_at=started_at,
             estimates=estimates or dict(PRIOR_STEP_WEIGHTS),
+            start_gap=started_at - self._last_finished_at if waited_for_us else None,
         )
         running.reporter_token = set_reporter(lambda step, f: self._report(running, step, f))
         self._running[message.message_id] = running
@@ -162,6 +171,7 @@ class JobProgress(Middleware):
             self._finish(running, message, result, exception)
         except Exception:
             logger.exception("could not record the end of job %s", running.job_id)
+        self._last_finished_at = now()
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         """Forget a skipped message."""
@@ -188,6 +198,7 @@ class JobProgress(Middleware):
                 result=outcome.get("result") or {},
                 step_durations={k: v for k, v in steps.items() if k in STEP_NAMES},
                 voxels=int(outcome.get("voxels") or 1),
+                start_gap=running.start_gap,
             )
             if record is None:  # cancelled or expired while finishing
                 paths.remove()

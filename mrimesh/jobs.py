@@ -267,6 +267,7 @@ class JobStore:
         result: Mapping[str, Any],
         step_durations: Mapping[str, float],
         voxels: int,
+        start_gap: float | None = None,
         at: float | None = None,
     ) -> JobRecord | None:
         """Finish a processing job successfully and add it to the timing history."""
@@ -278,7 +279,7 @@ class JobStore:
                 total_seconds=duration,
                 voxels=voxels,
                 steps=step_durations,
-                queue_wait_seconds=None,
+                start_gap_seconds=None if start_gap is None else round(start_gap, 3),
             )
             pipe.hset(
                 self.keys.job(job_id),

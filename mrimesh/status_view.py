@@ -73,7 +73,8 @@ class StatusView:
         snapshot = self._queue_snapshot(at)
         if not snapshot.model.has_history:
             return position, None
-        own = (snapshot.model.total_estimate(record.input_voxels) or 0.0) * snapshot.slowdown
+        estimate = snapshot.model.total_estimate(record.input_voxels) or 0.0
+        own = (estimate + snapshot.model.slot_overhead) * snapshot.slowdown
         eta = queued_eta_seconds(
             own,
             [seconds * snapshot.slowdown for seconds in snapshot.expected_seconds[: position - 1]],
@@ -117,7 +118,10 @@ class StatusView:
         ]
         return QueueSnapshot(
             taken_at=at,
-            expected_seconds=[model.total_estimate(int(v) if v else None) or 0.0 for v in voxels],
+            expected_seconds=[
+                (model.total_estimate(int(v) if v else None) or 0.0) + model.slot_overhead
+                for v in voxels
+            ],
             running_left_seconds=[_running_eta(r, model, at) or 0.0 for r in running],
             live_workers=self.stats.workers.live_count(at),
             slowdown=statistics.median(factors) if factors else 1.0,

@@ -33,7 +33,9 @@ class JobTiming:
     total_seconds: float
     voxels: int
     steps: Mapping[str, float] = field(default_factory=dict)
-    queue_wait_seconds: float | None = None
+    #: how long the worker sat idle between its previous job and this one while this job was
+    #: already waiting (message fetch latency); ``None`` when the worker had nothing to do
+    start_gap_seconds: float | None = None
 
     def to_json(self) -> str:
         """Serialise for the ``timings:jobs`` list."""
@@ -42,7 +44,7 @@ class JobTiming:
                 "total": round(self.total_seconds, 3),
                 "voxels": self.voxels,
                 "steps": {k: round(v, 3) for k, v in self.steps.items()},
-                "queue_wait": self.queue_wait_seconds,
+                "start_gap": self.start_gap_seconds,
             }
         )
 
@@ -55,7 +57,7 @@ class JobTiming:
                 total_seconds=float(data["total"]),
                 voxels=max(int(data.get("voxels") or 1), 1),
                 steps={str(k): float(v) for k, v in (data.get("steps") or {}).items()},
-                queue_wait_seconds=data.get("queue_wait"),
+                start_gap_seconds=data.get("start_gap"),
             )
         except (ValueError, TypeError, KeyError):
             return None
@@ -94,6 +96,16 @@ class TimingModel:
         """Expected seconds for a whole job of ``voxels``; ``None`` without history."""
         steps = self.step_estimates(voxels)
         return None if steps is None else sum(steps.values())
+
+    @property
+    def slot_overhead(self) -> float:
+        """Seconds a job occupies a worker beyond its steps: time outside any step plus the
+        worker's idle gap before taking the next waiting job (medians; 0 without history)."""
+        outside = [max(h.total_seconds - sum(h.steps.values()), 0.0) for h in self.history]
+        gaps = [h.start_gap_seconds for h in self.history if h.start_gap_seconds is not None]
+        return (statistics.median(outside) if outside else 0.0) + (
+            statistics.median(gaps) if gaps else 0.0
+        )
 
     def _typical_voxels(self) -> int:
         return int(statistics.median(h.voxels for h in self.history))

@@ -72,3 +72,14 @@ def test_queued_eta_is_unknown_without_workers() -> None:
 
 def test_idle_worker_starts_the_next_job_at_once() -> None:
     assert queued_eta_seconds(12.0, [], [], live_workers=1) == pytest.approx(12.0)
+
+
+def test_queue_slots_include_time_outside_steps_and_the_gap_between_jobs() -> None:
+    steps = dict.fromkeys(STEP_NAMES, 1.0)  # 7 s of steps
+    history = [
+        JobTiming(total_seconds=7.2, voxels=1000, steps=steps, start_gap_seconds=0.5)
+        for _ in range(3)
+    ]
+    model = TimingModel(history)
+    assert model.slot_overhead == pytest.approx(0.2 + 0.5)
+    assert TimingModel([]).slot_overhead == 0.0
