@@ -12,6 +12,7 @@ A reading is good when it is within ±20 % or ±3 s of the truth; a ``null`` ETA
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -62,7 +63,7 @@ def _slot_overheads(server: RedisServer, job_ids: list[str]) -> tuple[list[float
             steps = json.loads(raw.get("completed_steps") or "{}")
             records.append((float(raw["started_at"]), float(raw["finished_at"]), steps))
     records.sort()
-    gaps = [b[0] - a[1] for a, b in zip(records, records[1:], strict=False) if b[0] > a[1]]
+    gaps = [b[0] - a[1] for a, b in itertools.pairwise(records) if b[0] > a[1]]
     overheads = [(end - start) - sum(steps.values()) for start, end, steps in records]
     return gaps, overheads
 
