@@ -12,6 +12,9 @@ import sys
 
 from mrimesh.contract import QUEUE_NAME
 
+#: Longest pause (ms) of the worker's message fetch loop; 10 cheap Redis polls a second at most.
+CONSUMER_POLL_MS = 100
+
 
 def command() -> list[str]:
     """The dramatiq command line this worker runs."""
@@ -35,6 +38,9 @@ def main() -> None:
     # Dramatiq reads these lower-case names.
     os.environ["dramatiq_queue_prefetch"] = "1"  # noqa: SIM112
     os.environ["dramatiq_delay_queue_prefetch"] = "1"  # noqa: SIM112
+    # With prefetch 1 the consumer backs off up to this long (ms) while a job runs, so it is
+    # also the worst idle gap before the next waiting job starts (Dramatiq's default: 1000).
+    os.environ["dramatiq_worker_timeout"] = str(CONSUMER_POLL_MS)  # noqa: SIM112
     argv = command()
     os.execv(argv[0], argv)
 
