@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from api.errors import abort
-from api.extensions import get_services
+from api.extensions import Services, get_services
 from api.input_check import InputRejected, check_upload
 from api.upload_stream import store_upload
 from mrimesh import limits
@@ -67,10 +67,10 @@ def upload() -> ResponseReturnValue:
     return jsonify(document), 202, {"Location": f"/status/{job_id}"}
 
 
-def _undo(services: object, paths: JobPaths, job_id: str) -> None:
+def _undo(services: Services, paths: JobPaths, job_id: str) -> None:
     """Forget a job whose message could not be enqueued, so nothing is left half-created."""
     try:
-        services.jobs.discard(job_id)  # type: ignore[attr-defined]
+        services.jobs.discard(job_id)
     except redis.exceptions.RedisError:
         logger.warning("could not discard job %s after a failed enqueue", job_id)
     paths.remove()
