@@ -17,8 +17,10 @@ MIN_EDGE_VOXELS = 16
 MAX_ZIP_MEMBERS = 5000
 #: Largest total uncompressed size of a DICOM zip, in bytes (4 GiB).
 MAX_ZIP_UNCOMPRESSED_BYTES = 4 * 1024**3
-#: Largest compression ratio of any zip member (a higher one is a zip bomb).
+#: Largest compression ratio of any zip member over 1 MiB (a higher one is a zip bomb).
 MAX_ZIP_RATIO = 200
+#: Largest compression ratio of a whole zip over 1 MiB.
+MAX_ZIP_TOTAL_RATIO = 100
 
 
 def input_kind(filename: str) -> tuple[str, str] | None:

@@ -26,14 +26,8 @@ DEFAULT_MIN_BRAIN_ML = 250.0
 DEFAULT_MAX_BRAIN_ML = 3000.0
 
 # --- DICOM zip archives --------------------------------------------------------------------------
-#: Most members a DICOM zip may hold.
-DEFAULT_ZIP_MAX_MEMBERS = limits.MAX_ZIP_MEMBERS
 #: Most bytes a DICOM zip may expand to, in bytes (4 GiB).
 DEFAULT_ZIP_MAX_UNCOMPRESSED_BYTES = limits.MAX_ZIP_UNCOMPRESSED_BYTES
-#: Highest compression ratio (uncompressed / compressed) tolerated for the whole archive.
-DEFAULT_ZIP_MAX_RATIO = 100.0
-#: Highest compression ratio tolerated for a single member larger than 1 MiB.
-DEFAULT_ZIP_MAX_MEMBER_RATIO = float(limits.MAX_ZIP_RATIO)
 #: Wall-clock limit for one dcm2niix run, in seconds.
 DEFAULT_DCM2NIIX_TIMEOUT_SECONDS = 300
 

@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
-import stat
 import subprocess
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
 from gpu_worker.pipeline.defaults import (
     DEFAULT_DCM2NIIX_TIMEOUT_SECONDS,
-    DEFAULT_ZIP_MAX_MEMBER_RATIO,
-    DEFAULT_ZIP_MAX_MEMBERS,
-    DEFAULT_ZIP_MAX_RATIO,
     DEFAULT_ZIP_MAX_UNCOMPRESSED_BYTES,
 )
 from gpu_worker.pipeline.errors import InputError
+from mrimesh.zip_safety import ZipRefusedError, check_zip_directory
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 @dataclass(frozen=True)
@@ -48,68 +43,12 @@ def dcm2niix_binary() -> Path:
     return path
 
 
-def _unsafe_name(name: str) -> bool:
-    if name.startswith(("/", "\\")) or _DRIVE.match(name) or "\x00" in name:
-        return True
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    return ".." in parts
-
-
-def _skipped(info: zipfile.ZipInfo) -> bool:
-    """Folders and operating-system clutter (``__MACOSX/``, ``.DS_Store``) are not DICOM files."""
-    parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-    return info.is_dir() or not parts or parts[0] == "__MACOSX" or parts[-1].startswith(".")
-
-
 def check_zip(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
-    """Refuse archives that could escape the folder or fill the disk; return the members to read.
-
-    Everything is decided from the central directory before one byte is inflated; the sizes it
-    declares are enforced again while extracting, since an archive can lie about them.
-    """
-    infos = archive.infolist()
-    if len(infos) > DEFAULT_ZIP_MAX_MEMBERS:
-        raise InputError(
-            f"The zip holds {len(infos)} files; at most {DEFAULT_ZIP_MAX_MEMBERS} are accepted.",
-            code="zip_too_many_files",
-        )
-    for info in infos:
-        if _unsafe_name(info.filename):
-            raise InputError(
-                "The zip contains a file path that points outside the archive "
-                f"({info.filename!r}); it was refused.",
-                code="zip_unsafe_path",
-            )
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise InputError(
-                "The zip contains a symbolic link; it was refused.", code="zip_symlink"
-            )
-        if info.flag_bits & 0x1:
-            raise InputError("The zip is password-protected.", code="zip_encrypted")
-    members = [i for i in infos if not _skipped(i)]
-    total = sum(i.file_size for i in members)
-    packed = sum(i.compress_size for i in members)
-    if total > DEFAULT_ZIP_MAX_UNCOMPRESSED_BYTES:
-        raise InputError(
-            f"The zip would expand to {total / 1024**3:.1f} GiB; at most "
-            f"{DEFAULT_ZIP_MAX_UNCOMPRESSED_BYTES / 1024**3:.0f} GiB are accepted.",
-            code="zip_too_large",
-        )
-    if total > _CHUNK and total / max(packed, 1) > DEFAULT_ZIP_MAX_RATIO:
-        raise InputError(
-            "The zip is compressed far more than medical images can be (a zip bomb?).",
-            code="zip_bomb",
-        )
-    for info in members:
-        if info.file_size > _CHUNK and info.file_size / max(info.compress_size, 1) > (
-            DEFAULT_ZIP_MAX_MEMBER_RATIO
-        ):
-            raise InputError(
-                f"A file in the zip is compressed {info.file_size // max(info.compress_size, 1)}"
-                " times, far more than a medical image can be (a zip bomb?).",
-                code="zip_bomb",
-            )
-    return members
+    """The members to read, or :class:`InputError` for an unsafe archive (see zip_safety)."""
+    try:
+        return check_zip_directory(archive)
+    except ZipRefusedError as e:
+        raise InputError(e.message, code=e.code) from e
 
 
 def extract_members(
