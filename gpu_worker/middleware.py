@@ -85,10 +85,6 @@ class JobProgress(Middleware):
         self._last_finished_at: float | None = None
         self._sidecar: subprocess.Popen | None = None
 
-    def running_jobs(self) -> list[RunningJob]:
-        """Jobs this process is running now."""
-        return list(self._running.values())
-
     # -- process lifecycle -----------------------------------------------------------------
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
         """Load the models once for this process, before any message is taken."""

@@ -252,14 +252,6 @@ class JobStore:
             self._touch(keys=[self.keys.job(job_id)], args=[repr(_now() if at is None else at)])
         )
 
-    def set_input_voxels(self, job_id: str, voxels: int) -> None:
-        """Record the input size the worker measured."""
-        self._transition(
-            job_id,
-            {JobStatus.PROCESSING},
-            lambda pipe, _r: pipe.hset(self.keys.job(job_id), "input_voxels", str(voxels)),
-        )
-
     def mark_completed(
         self,
         job_id: str,
