@@ -47,6 +47,9 @@ DEFAULT_PROXY_HOPS = 0
 DEFAULT_DEVICE = "auto"
 #: Optional path to a MONAI bundle directory used instead of the built-in segmenter.
 DEFAULT_MODEL_BUNDLE = ""
+#: Helper processes each worker meshes structures in (0: one per core, at most 4; 1: none,
+#: meshing runs in the worker process itself).
+DEFAULT_MESH_PROCESSES = 0
 #: Key prefix for every Redis key this project writes.
 DEFAULT_KEY_PREFIX = "mrimesh"
 #: Namespace of Dramatiq's own Redis keys.
@@ -79,6 +82,7 @@ class Settings:
     proxy_hops: int = DEFAULT_PROXY_HOPS
     device: str = DEFAULT_DEVICE
     model_bundle: str = DEFAULT_MODEL_BUNDLE
+    mesh_processes: int = DEFAULT_MESH_PROCESSES
     key_prefix: str = DEFAULT_KEY_PREFIX
     dramatiq_namespace: str = DEFAULT_DRAMATIQ_NAMESPACE
 

@@ -1,10 +1,13 @@
-"""Step 6, "Exporting": mesh files per structure, the label map in the input's grid, report.json."""
+"""Step 6, "Exporting": the label map in the input's grid, and report.json.
+
+Each structure's mesh files are written where it is meshed (:mod:`.meshing`, in a helper
+process), by :func:`gpu_worker.pipeline.writers.write_mesh`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import nibabel as nib
@@ -13,42 +16,10 @@ from scipy import ndimage
 
 from gpu_worker.pipeline.anonymize import scrub_nifti_header
 from gpu_worker.pipeline.load import Scan
-from gpu_worker.pipeline.meshing import StructureMesh
-from gpu_worker.pipeline.models import cpu_cores
 from gpu_worker.pipeline.segment import Segmentation
-from gpu_worker.pipeline.writers import write_glb, write_obj, write_ply, write_stl
-from gpu_worker.progress import report_step
-from mrimesh.contract import Step
 
-_STEP = Step.EXPORTING.value
 SEGMENTATION_FILE = "segmentation.nii.gz"
 REPORT_FILE = "report.json"
-
-#: Display colour of each known structure in GLB files (linear RGB); others get grey.
-COLORS: dict[str, tuple[float, float, float]] = {
-    "brain": (0.93, 0.72, 0.70),
-    "white_matter": (0.95, 0.95, 0.90),
-    "ventricles": (0.35, 0.55, 0.90),
-    "grey_matter": (0.70, 0.55, 0.55),
-    "csf": (0.55, 0.75, 0.95),
-}
-
-
-def write_mesh(structure: StructureMesh, out_dir: Path, fmt: str) -> str:
-    """Write one structure in one format; returns the file name."""
-    name = structure.spec.name
-    path = out_dir / f"{name}.{fmt}"
-    if fmt == "stl":
-        write_stl(structure.mesh, path)
-    elif fmt == "obj":
-        write_obj(structure.mesh, path)
-    elif fmt == "ply":
-        write_ply(structure.mesh, path)
-    elif fmt == "glb":
-        write_glb(structure.mesh, path, name, COLORS.get(name, (0.8, 0.8, 0.8)))
-    else:
-        raise ValueError(f"unknown mesh format {fmt!r}")
-    return path.name
 
 
 def _whole_voxel_view(
@@ -109,36 +80,6 @@ def write_segmentation(seg: Segmentation, scan: Scan, path: Path) -> None:
     img.header.set_intent("label")
     img.header["intent_name"] = b""
     img.to_filename(str(path))
-
-
-def export(
-    out_dir: Path,
-    scan: Scan,
-    seg: Segmentation,
-    structures: list[StructureMesh],
-    formats: tuple[str, ...],
-) -> dict[str, dict[str, str]]:
-    """Write every structure in every format, and the segmentation; returns structure -> files."""
-    report_step(_STEP, 0.0)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Files are written in parallel threads: OBJ's text formatting holds the GIL, but the
-    # binary formats spend their time in numpy loops and file writes that release it. Progress
-    # is reported from the calling thread only, where the reporter lives and may cancel the job.
-    jobs = [(s, fmt) for fmt in formats for s in structures]
-    jobs.sort(key=lambda job: job[1] != "obj")  # the slowest first
-    written: dict[tuple[str, str], str] = {}
-    pool = ThreadPoolExecutor(max_workers=max(1, min(len(jobs), cpu_cores())))
-    try:
-        futures = {pool.submit(write_mesh, s, out_dir, fmt): (s.spec.name, fmt) for s, fmt in jobs}
-        for done, future in enumerate(as_completed(futures), start=1):
-            written[futures[future]] = future.result()
-            report_step(_STEP, 0.8 * done / max(len(jobs), 1))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    files = {s.spec.name: {fmt: written[s.spec.name, fmt] for fmt in formats} for s in structures}
-    write_segmentation(seg, scan, out_dir / SEGMENTATION_FILE)
-    report_step(_STEP, 0.95)
-    return files
 
 
 def write_report(report: dict, out_dir: Path) -> Path:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage, sparse
-from skimage import measure
+from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D
 
 from gpu_worker.pipeline.defaults import DEFAULT_DECIMATION_AGGRESSIVENESS
 from gpu_worker.pipeline.surface import Mesh, compact, face_keys, face_vertex_components
@@ -14,17 +16,29 @@ TAUBIN_LAMBDA = 0.5
 TAUBIN_MU = -0.53
 
 
+def _image(field: np.ndarray) -> vtkImageData:
+    """A VTK image over ``field``'s memory (C order: VTK's x is the array's last axis)."""
+    image = vtkImageData()
+    image.SetDimensions(field.shape[::-1])
+    image.GetPointData().SetScalars(numpy_to_vtk(field.ravel(), deep=False))
+    return image
+
+
 def marching_cubes_mask(mask: np.ndarray, sigma_voxels: float = 0.5) -> Mesh:
     """Closed surface of a binary ``mask``, in voxel coordinates of ``mask``.
 
     The mask is cropped to its bounding box and padded by two voxels so the surface always closes;
     a light Gaussian blur (``sigma_voxels``) removes the voxel staircase before the 0.5 iso-surface
     is taken, which keeps sulci one or two voxels wide open.
+
+    The iso-surface comes from VTK's flying edges (the marching-cubes variant 3D Slicer uses):
+    on the MNI brain it takes 0.06 s where scikit-image's marching cubes takes 0.35-0.48 s, for
+    the same surface (area within 0.05 %) and the same checks (closed, manifold, one piece).
     """
     coords = np.nonzero(mask.any(axis=(1, 2)))[0], np.nonzero(mask.any(axis=(0, 2)))[0]
     coords = (*coords, np.nonzero(mask.any(axis=(0, 1)))[0])
     if any(len(c) == 0 for c in coords):
-        return Mesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32))
+        return Mesh(np.zeros((0, 3), np.float64), np.zeros((0, 3), np.int64))
     pad = 2
     lo = [int(c[0]) for c in coords]
     hi = [int(c[-1]) + 1 for c in coords]
@@ -32,13 +46,23 @@ def marching_cubes_mask(mask: np.ndarray, sigma_voxels: float = 0.5) -> Mesh:
     field = np.pad(crop.astype(np.float32), pad)
     if sigma_voxels > 0:
         field = ndimage.gaussian_filter(field, sigma_voxels, truncate=3.0)
-    verts, faces, _, _ = measure.marching_cubes(
-        field, level=0.5, gradient_direction="descent", allow_degenerate=False
-    )
-    verts += np.asarray(lo, dtype=verts.dtype) - pad
-    # scikit-image winds "descent" triangles clockwise seen from outside; reverse to the usual
-    # counter-clockwise, so normals from the right-hand rule point out of the mask.
-    return Mesh(verts.astype(np.float64), np.ascontiguousarray(faces[:, ::-1], dtype=np.int64))
+    surface = vtkFlyingEdges3D()
+    surface.SetInputData(_image(field))
+    surface.SetValue(0, 0.5)
+    surface.ComputeNormalsOff()
+    surface.ComputeGradientsOff()
+    surface.ComputeScalarsOff()
+    surface.Update()
+    polys = surface.GetOutput()
+    if polys.GetNumberOfPolys() == 0:
+        return Mesh(np.zeros((0, 3), np.float64), np.zeros((0, 3), np.int64))
+    # VTK points are (x, y, z) = (last, middle, first) array axes.
+    verts = vtk_to_numpy(polys.GetPoints().GetData())[:, ::-1].astype(np.float64)
+    verts += np.asarray(lo, dtype=np.float64) - pad
+    faces = vtk_to_numpy(polys.GetPolys().GetConnectivityArray()).reshape(-1, 3)
+    # Read with the axes reversed (a mirror), flying edges' triangles face into the mask;
+    # reverse them to the usual counter-clockwise seen from outside, so normals point out.
+    return Mesh(verts, np.ascontiguousarray(faces[:, ::-1], dtype=np.int64))
 
 
 def _umbrella(faces: np.ndarray, n: int) -> sparse.csr_matrix:

@@ -1,10 +1,13 @@
-"""Step 5, "Generating meshes": one closed, outward-facing surface per structure, in world mm."""
+"""Step 5, "Generating meshes": one closed, outward-facing surface per structure, in world mm,
+written in every asked-for format."""
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cc3d
 import numpy as np
@@ -16,14 +19,17 @@ from gpu_worker.pipeline.defaults import (
     DEFAULT_SMOOTHING_ITERATIONS,
     DEFAULT_TARGET_TRIANGLES,
 )
+from gpu_worker.pipeline.masks import bounding_box, fill_holes, largest_component
 from gpu_worker.pipeline.mesh import clean, decimate, marching_cubes_mask, taubin_smooth, to_world
-from gpu_worker.pipeline.models import cpu_cores
-from gpu_worker.pipeline.postprocess import bounding_box, fill_holes, largest_component
+from gpu_worker.pipeline.mesh_pool import run_all
 from gpu_worker.pipeline.repair import repair_candidates
-from gpu_worker.pipeline.segment import Segmentation
-from gpu_worker.pipeline.surface import Mesh, MeshQuality, check_mesh
+from gpu_worker.pipeline.surface import Mesh, MeshQuality, check_mesh, hull_area_ratio
+from gpu_worker.pipeline.writers import write_mesh
 from gpu_worker.progress import report_step
 from mrimesh.contract import Step
+
+if TYPE_CHECKING:
+    from gpu_worker.pipeline.segment import Segmentation
 
 logger = logging.getLogger(__name__)
 
@@ -102,57 +108,120 @@ def surface(
     return world, quality
 
 
-def mesh_structure(
-    seg: Segmentation, spec: StructureSpec, params: MeshParams
-) -> StructureMesh | None:
-    """The mesh of one structure, or None when the segmentation has none of its labels.
+@dataclass(frozen=True)
+class StructureJob:
+    """One structure to mesh and write: everything a helper process needs, and picklable."""
 
-    Everything runs on the box around the structure's labels (with a one-voxel margin, so
-    filling holes and dropping pieces give the same mask as on the whole volume).
-    """
+    spec: StructureSpec
+    labels: np.ndarray  #: the label map cropped to the box around the structure's labels
+    affine: np.ndarray  #: voxel of ``labels`` -> world mm
+    voxel_ml: float
+    params: MeshParams
+    out_dir: Path | None = None  #: where the mesh files go (None: none are written)
+    formats: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StructureResult:
+    """A meshed structure as the report describes it; the mesh itself is in its files."""
+
+    spec: StructureSpec
+    volume_ml: float  #: from the label map's voxels
+    triangles: int
+    vertices: int
+    surface_area_mm2: float
+    hull_area_ratio: float | None  #: 1 for a smooth blob, well above 1 with sulci
+    quality: MeshQuality
+    files: dict[str, str]  #: format -> file name in the output folder
+    seconds: float  #: meshing and writing, in the helper
+
+
+def structure_job(
+    seg: Segmentation,
+    spec: StructureSpec,
+    params: MeshParams,
+    out_dir: Path | None = None,
+    formats: tuple[str, ...] = (),
+) -> StructureJob | None:
+    """The job for ``spec``, on the box around its labels (with a one-voxel margin, so filling
+    holes and dropping pieces give the same mask as on the whole volume); None when ``seg`` has
+    none of its labels."""
     wanted = np.zeros(max(int(seg.labels.max()), *spec.labels) + 1, dtype=bool)
     wanted[list(spec.labels)] = True  # a lookup table: one pass, where np.isin makes several
     box = bounding_box(wanted[seg.labels])
     if box is None:
         return None
-    mask = structure_mask(seg.labels[box], spec, seg.voxel_ml, params.min_component_ml)
-    if not mask.any():
-        return None
     shift = np.eye(4)
     shift[:3, 3] = [s.start for s in box]
-    mesh, quality = surface(mask, seg.affine @ shift, params, keep_largest=spec.keep_largest)
+    return StructureJob(
+        spec, seg.labels[box].copy(), seg.affine @ shift, seg.voxel_ml, params, out_dir, formats
+    )
+
+
+def mesh_job(job: StructureJob) -> StructureMesh | None:
+    """The mesh of one structure, or None when nothing of it is left to mesh."""
+    mask = structure_mask(job.labels, job.spec, job.voxel_ml, job.params.min_component_ml)
+    if not mask.any():
+        return None
+    mesh, quality = surface(mask, job.affine, job.params, keep_largest=job.spec.keep_largest)
     if mesh.n_triangles == 0:
         return None
-    return StructureMesh(spec, mesh, quality, float(np.count_nonzero(mask)) * seg.voxel_ml)
+    return StructureMesh(job.spec, mesh, quality, float(np.count_nonzero(mask)) * job.voxel_ml)
+
+
+def make_structure(job: StructureJob) -> StructureResult | None:
+    """Mesh one structure, write its files and measure it (what a helper process runs)."""
+    start = time.perf_counter()
+    built = mesh_job(job)
+    if built is None:
+        return None
+    name = job.spec.name
+    files = {}
+    if job.out_dir is not None:
+        files = {fmt: write_mesh(built.mesh, job.out_dir, name, fmt) for fmt in job.formats}
+    return StructureResult(
+        spec=job.spec,
+        volume_ml=built.volume_ml,
+        triangles=built.mesh.n_triangles,
+        vertices=len(built.mesh.vertices),
+        surface_area_mm2=built.mesh.area(),
+        hull_area_ratio=hull_area_ratio(built.mesh),
+        quality=built.quality,
+        files=files,
+        seconds=time.perf_counter() - start,
+    )
 
 
 def build_meshes(
     seg: Segmentation,
     params: MeshParams | None = None,
     names: tuple[str, ...] | None = None,
-    workers: int | None = None,
-) -> list[StructureMesh]:
-    """Mesh every structure of ``seg`` (or only those in ``names``); empty ones are skipped.
+    out_dir: Path | None = None,
+    formats: tuple[str, ...] = (),
+    processes: int = 0,
+) -> list[StructureResult]:
+    """Mesh every structure of ``seg`` (or only those in ``names``) and write each one's
+    ``formats`` into ``out_dir``; structures with nothing to mesh are skipped.
 
-    Structures are meshed in parallel threads (``workers``, default: one per core). That only
-    partly overlaps them: numpy sorting, sparse products and the mask work release the GIL, but
-    marching cubes and fast-simplification hold it throughout (1.1 s of the 2.2 s the MNI
-    brain's three structures take in one thread). Progress is reported from the calling thread
-    only, where the reporter lives and may cancel the job.
+    Structures are meshed side by side in helper processes (:mod:`.mesh_pool`; ``processes`` is
+    the ``mesh_processes`` setting), largest first. Progress is reported here, in the calling
+    thread, where the reporter lives and may cancel the job.
     """
     params = params or MeshParams()
     report_step(_STEP, 0.0)
     specs = [s for s in seg.structures if names is None or s.name in names]
-    results: list[StructureMesh | None] = [None] * len(specs)
-    pool = ThreadPoolExecutor(max_workers=max(1, min(len(specs), workers or cpu_cores())))
-    try:
-        futures = {
-            pool.submit(mesh_structure, seg, spec, params): i for i, spec in enumerate(specs)
-        }
-        for done, future in enumerate(as_completed(futures), start=1):
-            results[futures[future]] = future.result()
-            report_step(_STEP, done / len(specs))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    jobs = [job for s in specs if (job := structure_job(seg, s, params, out_dir, formats))]
+    jobs.sort(key=lambda job: job.labels.size, reverse=True)  # the longest first
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    done = 0
+
+    def progress(_index: int, _result: StructureResult | None) -> None:
+        nonlocal done
+        done += 1
+        report_step(_STEP, done / len(jobs))
+
+    results = run_all(make_structure, jobs, processes, progress)
     report_step(_STEP, 1.0)
-    return [r for r in results if r is not None]
+    order = {spec.name: i for i, spec in enumerate(specs)}
+    return sorted((r for r in results if r is not None), key=lambda r: order[r.spec.name])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from pathlib import Path
 
 import torch
 
 from gpu_worker.pipeline.bundle import DEFAULT_BUNDLE_DIR, BundleError, read_bundle
+from gpu_worker.pipeline.cores import cpu_cores
+from gpu_worker.pipeline.mesh_pool import start_helpers
 from gpu_worker.pipeline.runners import RUNNERS, Segmenter
 from mrimesh.config import Settings
 
@@ -29,14 +30,6 @@ def resolve_device(setting: str) -> torch.device:
 def bundle_dir(setting: str) -> Path:
     """The bundle folder ``Settings.model_bundle`` names, or the built-in deepbet bundle."""
     return Path(setting).expanduser().resolve() if setting else DEFAULT_BUNDLE_DIR
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (its affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _use_all_cores() -> None:
@@ -70,8 +63,10 @@ def preload(settings: Settings, warmup: bool = True) -> None:
     """Load the configured model once, after the worker process has booted (never at import).
 
     With ``warmup`` the networks also run once on dummy input of the working size, so the first
-    job does not pay for memory allocation and kernel selection.
+    job does not pay for memory allocation and kernel selection. The meshing helper processes
+    start here too.
     """
     segmenter = segmenter_for(settings)
     if warmup:
         segmenter.warmup()
+    start_helpers(settings.mesh_processes)

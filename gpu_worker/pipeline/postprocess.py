@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import cc3d
-import fill_voids
 import numpy as np
 from scipy import ndimage
 
@@ -15,6 +14,7 @@ from gpu_worker.pipeline.defaults import (
     DEFAULT_MIN_COMPONENT_ML,
 )
 from gpu_worker.pipeline.errors import InputError
+from gpu_worker.pipeline.masks import bounding_box, fill_holes, largest_component
 from gpu_worker.pipeline.segment import Segmentation
 from gpu_worker.pipeline.tissue import CSF, GREY_MATTER, WHITE_MATTER
 from gpu_worker.progress import report_step
@@ -23,29 +23,6 @@ from mrimesh.contract import Step
 _STEP = Step.CLEANING_UP.value
 #: Label of CSF enclosed by brain tissue (the ventricular system, mostly).
 VENTRICLES = 4
-
-
-def largest_component(mask: np.ndarray, connectivity: int = 6) -> np.ndarray:
-    """The largest connected piece of a boolean mask (empty stays empty)."""
-    if not mask.any():
-        return mask
-    return cc3d.largest_k(mask, k=1, connectivity=connectivity) > 0
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``mask`` with every cavity it fully encloses filled in."""
-    return fill_voids.fill(mask, in_place=False)
-
-
-def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Slices of the box around ``mask``'s voxels with a one-voxel margin (None when empty)."""
-    spans = []
-    for axis in range(3):
-        hits = np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[0]
-        if len(hits) == 0:
-            return None
-        spans.append(slice(max(int(hits[0]) - 1, 0), int(hits[-1]) + 2))
-    return spans[0], spans[1], spans[2]
 
 
 def clean_brain_tissue(labels: np.ndarray, voxel_ml: float, min_ml: float) -> np.ndarray:

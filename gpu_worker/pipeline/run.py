@@ -10,11 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.spatial import ConvexHull, QhullError
 
-from gpu_worker.pipeline.export import REPORT_FILE, SEGMENTATION_FILE, export, write_report
+from gpu_worker.pipeline.export import (
+    REPORT_FILE,
+    SEGMENTATION_FILE,
+    write_report,
+    write_segmentation,
+)
 from gpu_worker.pipeline.load import Scan, load_scan
-from gpu_worker.pipeline.meshing import MeshParams, StructureMesh, build_meshes
+from gpu_worker.pipeline.meshing import MeshParams, StructureResult, build_meshes
 from gpu_worker.pipeline.models import bundle_dir, get_segmenter, resolve_device
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.postprocess import postprocess
@@ -47,16 +51,7 @@ class StepTimer:
             self.seconds[step.value] = round(self.seconds.get(step.value, 0.0) + elapsed, 3)
 
 
-def hull_ratio(structure: StructureMesh) -> float | None:
-    """Surface area over convex-hull area: 1 for a smooth blob, well above 1 with sulci."""
-    try:
-        hull = ConvexHull(structure.mesh.vertices)
-    except (QhullError, ValueError):
-        return None
-    return round(structure.mesh.area() / hull.area, 3)
-
-
-def _structure_report(structure: StructureMesh, files: dict[str, str]) -> dict[str, object]:
+def _structure_report(structure: StructureResult) -> dict[str, object]:
     labels = list(structure.spec.labels)
     q = structure.quality
     return {
@@ -64,15 +59,15 @@ def _structure_report(structure: StructureMesh, files: dict[str, str]) -> dict[s
         "label": labels[0] if len(labels) == 1 else None,
         "labels": labels,
         "volume_ml": round(structure.volume_ml, 2),
-        "triangles": structure.mesh.n_triangles,
-        "vertices": len(structure.mesh.vertices),
-        "surface_area_cm2": round(structure.mesh.area() / 100.0, 1),
-        "hull_area_ratio": hull_ratio(structure),
+        "triangles": structure.triangles,
+        "vertices": structure.vertices,
+        "surface_area_cm2": round(structure.surface_area_mm2 / 100.0, 1),
+        "hull_area_ratio": structure.hull_area_ratio,
         "watertight": q.watertight,
         "manifold": q.edge_manifold and q.vertex_manifold,
         "outward_normals": q.oriented and q.outward,
         "components": q.components,
-        "files": files,
+        "files": dict(structure.files),
     }
 
 
@@ -85,8 +80,7 @@ def _device_report(device: torch.device) -> str:
 def build_report(
     scan: Scan,
     seg: Segmentation,
-    structures: list[StructureMesh],
-    files: dict[str, dict[str, str]],
+    structures: list[StructureResult],
     model: dict[str, object],
     device: torch.device,
     options: PipelineOptions,
@@ -113,7 +107,7 @@ def build_report(
             for k in sorted(seg.names)
             if k != 0
         },
-        "structures": [_structure_report(s, files.get(s.spec.name, {})) for s in structures],
+        "structures": [_structure_report(s) for s in structures],
         "segmentation": SEGMENTATION_FILE,
         "options": {
             "formats": list(options.formats),
@@ -165,12 +159,18 @@ def run_pipeline(
             smoothing_iterations=options.smoothing_iterations,
             decimation=options.decimation,
         )
-        structures = build_meshes(seg, params, options.structures)
+        structures = build_meshes(
+            seg,
+            params,
+            options.structures,
+            out_dir=out_dir,
+            formats=options.formats,
+            processes=settings.mesh_processes,
+        )
     with timer.step(Step.EXPORTING):
-        files = export(out_dir, scan, seg, structures, options.formats)
-    report = build_report(
-        scan, seg, structures, files, segmenter.describe(), device, options, timer
-    )
+        report_step(Step.EXPORTING.value, 0.0)
+        write_segmentation(seg, scan, out_dir / SEGMENTATION_FILE)
+    report = build_report(scan, seg, structures, segmenter.describe(), device, options, timer)
     write_report(report, out_dir)
     report_step(Step.EXPORTING.value, 1.0)
     logger.info("pipeline done in %.1f s: %s", report["total_seconds"], report["steps"])

@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import ConvexHull, QhullError
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,15 @@ def check_mesh(mesh: Mesh) -> MeshQuality:
         degenerate_faces=degenerate,
         euler=int(euler),
     )
+
+
+def hull_area_ratio(mesh: Mesh) -> float | None:
+    """Surface area over convex-hull area: 1 for a smooth blob, well above 1 with sulci."""
+    try:
+        hull = ConvexHull(mesh.vertices)
+    except (QhullError, ValueError):
+        return None
+    return round(mesh.area() / hull.area, 3)
 
 
 def _signed_volume(corners: np.ndarray) -> float:

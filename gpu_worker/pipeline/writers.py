@@ -145,3 +145,29 @@ def write_glb(mesh: Mesh, path: Path, name: str, color: tuple[float, float, floa
         f.write(json_chunk)
         f.write(struct.pack("<I4s", len(bin_chunk), b"BIN\x00"))
         f.write(bin_chunk)
+
+
+#: Display colour of each known structure in GLB files (linear RGB); others get grey.
+COLORS: dict[str, tuple[float, float, float]] = {
+    "brain": (0.93, 0.72, 0.70),
+    "white_matter": (0.95, 0.95, 0.90),
+    "ventricles": (0.35, 0.55, 0.90),
+    "grey_matter": (0.70, 0.55, 0.55),
+    "csf": (0.55, 0.75, 0.95),
+}
+
+
+def write_mesh(mesh: Mesh, out_dir: Path, name: str, fmt: str) -> str:
+    """Write structure ``name``'s mesh as ``<name>.<fmt>`` in ``out_dir``; returns the file name."""
+    path = out_dir / f"{name}.{fmt}"
+    if fmt == "stl":
+        write_stl(mesh, path)
+    elif fmt == "obj":
+        write_obj(mesh, path)
+    elif fmt == "ply":
+        write_ply(mesh, path)
+    elif fmt == "glb":
+        write_glb(mesh, path, name, COLORS.get(name, (0.8, 0.8, 0.8)))
+    else:
+        raise ValueError(f"unknown mesh format {fmt!r}")
+    return path.name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -127,7 +129,7 @@ def test_repair_removes_folded_face_pairs() -> None:
     assert check_mesh(repair(folded)).ok
 
 
-def test_build_meshes_reports_each_structure_with_volume() -> None:
+def test_build_meshes_reports_each_structure_with_volume(tmp_path: Path) -> None:
     labels = np.zeros((64, 64, 64), np.uint8)
     labels[ball()] = 2
     labels[ball(radius=10)] = 3
@@ -138,14 +140,26 @@ def test_build_meshes_reports_each_structure_with_volume() -> None:
         structures=(StructureSpec("brain", (2, 3)), StructureSpec("white_matter", (3,))),
         postprocess="brain_tissue",
     )
-    built = build_meshes(seg, MeshParams(target_triangles=10_000))
+    built = build_meshes(
+        seg, MeshParams(target_triangles=10_000), out_dir=tmp_path, formats=("stl", "glb")
+    )
     assert [s.spec.name for s in built] == ["brain", "white_matter"]
     brain, white = built
     assert brain.volume_ml == pytest.approx(4 / 3 * np.pi * 40.0**3 / 1000, rel=0.03)
     assert white.volume_ml == pytest.approx(4 / 3 * np.pi * 20.0**3 / 1000, rel=0.05)
-    assert all(s.quality.ok and s.mesh.n_triangles <= 10_000 for s in built)
+    assert all(s.quality.ok and s.triangles <= 10_000 for s in built)
+    assert brain.files == {"stl": "brain.stl", "glb": "brain.glb"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "brain.glb",
+        "brain.stl",
+        "white_matter.glb",
+        "white_matter.stl",
+    ]
+    # a sphere's area is its hull's: the ratio says "no folds"
+    assert brain.hull_area_ratio == pytest.approx(1.0, abs=0.03)
     only = build_meshes(seg, MeshParams(), names=("white_matter",))
     assert [s.spec.name for s in only] == ["white_matter"]
+    assert only[0].files == {}
 
 
 def test_to_world_flips_winding_for_mirroring_affines() -> None:
