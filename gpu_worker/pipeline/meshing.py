@@ -55,6 +55,7 @@ class MeshParams:
     sigma_voxels: float = DEFAULT_MASK_SIGMA_VOXELS
     min_component_ml: float = DEFAULT_MIN_COMPONENT_ML
     decimation: str = "fast_simplification"
+    iso_surface: str = "flying_edges"
 
 
 def structure_mask(
@@ -83,7 +84,8 @@ def surface(
     is checked once, in world mm, unless a repair has to widen its region.
     """
     smoothed = taubin_smooth(
-        marching_cubes_mask(mask, params.sigma_voxels), params.smoothing_iterations
+        marching_cubes_mask(mask, params.sigma_voxels, params.iso_surface),
+        params.smoothing_iterations,
     )
     decimated = clean(
         decimate(smoothed, params.target_triangles, params.decimation), keep_largest=keep_largest
@@ -179,13 +181,14 @@ def make_structure(job: StructureJob) -> StructureResult | None:
     files = {}
     if job.out_dir is not None:
         files = {fmt: write_mesh(built.mesh, job.out_dir, name, fmt) for fmt in job.formats}
+    area = built.mesh.area()
     return StructureResult(
         spec=job.spec,
         volume_ml=built.volume_ml,
         triangles=built.mesh.n_triangles,
         vertices=len(built.mesh.vertices),
-        surface_area_mm2=built.mesh.area(),
-        hull_area_ratio=hull_area_ratio(built.mesh),
+        surface_area_mm2=area,
+        hull_area_ratio=hull_area_ratio(built.mesh, area),
         quality=built.quality,
         files=files,
         seconds=time.perf_counter() - start,

@@ -13,6 +13,7 @@ from gpu_worker.pipeline.defaults import (
 )
 
 DECIMATION_METHODS = ("fast_simplification", "open3d")
+ISO_SURFACE_METHODS = ("flying_edges", "scikit_image")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class PipelineOptions:
     work_spacing_mm: float = DEFAULT_WORK_SPACING_MM
     #: decimation library: "fast_simplification" (default, faster) or "open3d"
     decimation: str = "fast_simplification"
+    #: marching-cubes implementation: "flying_edges" (VTK, default, faster) or "scikit_image"
+    iso_surface: str = "flying_edges"
 
     def __post_init__(self) -> None:
         formats = tuple(f.lower().lstrip(".") for f in self.formats)
@@ -48,5 +51,7 @@ class PipelineOptions:
             raise ValueError("work_spacing_mm must be between 0.25 and 4 mm")
         if self.decimation not in DECIMATION_METHODS:
             raise ValueError(f"decimation must be one of {DECIMATION_METHODS}")
+        if self.iso_surface not in ISO_SURFACE_METHODS:
+            raise ValueError(f"iso_surface must be one of {ISO_SURFACE_METHODS}")
         if self.structures is not None:
             object.__setattr__(self, "structures", tuple(self.structures))

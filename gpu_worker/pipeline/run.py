@@ -114,6 +114,7 @@ def build_report(
             "target_triangles": options.target_triangles,
             "smoothing_iterations": options.smoothing_iterations,
             "decimation": options.decimation,
+            "iso_surface": options.iso_surface,
         },
         "inference_seconds": round(seg.inference_seconds, 3),
         "inference_parts": dict(seg.inference_parts),
@@ -158,6 +159,7 @@ def run_pipeline(
             target_triangles=options.target_triangles,
             smoothing_iterations=options.smoothing_iterations,
             decimation=options.decimation,
+            iso_surface=options.iso_surface,
         )
         structures = build_meshes(
             seg,

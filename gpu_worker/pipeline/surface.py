@@ -186,13 +186,14 @@ def check_mesh(mesh: Mesh) -> MeshQuality:
     )
 
 
-def hull_area_ratio(mesh: Mesh) -> float | None:
-    """Surface area over convex-hull area: 1 for a smooth blob, well above 1 with sulci."""
+def hull_area_ratio(mesh: Mesh, area: float | None = None) -> float | None:
+    """Surface area (``area`` if already known) over convex-hull area: 1 for a smooth blob,
+    well above 1 with sulci."""
     try:
         hull = ConvexHull(mesh.vertices)
     except (QhullError, ValueError):
         return None
-    return round(mesh.area() / hull.area, 3)
+    return round((mesh.area() if area is None else area) / hull.area, 3)
 
 
 def _signed_volume(corners: np.ndarray) -> float:

@@ -60,6 +60,20 @@ def test_normals_point_away_from_the_centre() -> None:
     assert (np.einsum("ij,ij->i", mesh.vertex_normals(), outward) > 0).mean() > 0.99
 
 
+def test_both_iso_surface_methods_give_the_same_closed_surface() -> None:
+    # Given a ball with a groove cut into it, meshed by VTK's flying edges and by scikit-image
+    mask = ball()
+    mask[31:33, 16:48, 40:] = False
+    fast = marching_cubes_mask(mask, method="flying_edges")
+    reference = marching_cubes_mask(mask, method="scikit_image")
+    # Then both are closed and face outward, and they are the same surface
+    assert check_mesh(fast).ok and check_mesh(reference).ok
+    assert fast.area() == pytest.approx(reference.area(), rel=0.005)
+    assert fast.signed_volume() == pytest.approx(reference.signed_volume(), rel=0.005)
+    np.testing.assert_allclose(fast.vertices.min(axis=0), reference.vertices.min(axis=0), atol=0.01)
+    np.testing.assert_allclose(fast.vertices.max(axis=0), reference.vertices.max(axis=0), atol=0.01)
+
+
 @pytest.mark.parametrize("method", ["fast_simplification", "open3d"])
 def test_decimation_reaches_the_target_and_stays_closed(method: str) -> None:
     raw = taubin_smooth(marching_cubes_mask(ball(96, 40)), 10)
