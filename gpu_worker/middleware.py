@@ -87,11 +87,11 @@ class JobProgress(Middleware):
 
     # -- process lifecycle -----------------------------------------------------------------
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        """Load the models once for this process, before any message is taken."""
+        """Load the models and start the meshing helpers, before any message is taken."""
         if self.preload is not None:
             started = time.perf_counter()
             self.preload(self.settings)
-            logger.info("models loaded in %.1f s", time.perf_counter() - started)
+            logger.info("models and meshing helpers ready in %.1f s", time.perf_counter() - started)
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         """Start the sidecar that reports this worker alive and enforces the time limit."""

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
+from multiprocessing.util import Finalize
 from typing import TypeVar
 
 from gpu_worker.pipeline.cores import cpu_cores
@@ -93,6 +94,11 @@ def _get_pool(helpers: int) -> ProcessPoolExecutor:
                 initargs=(os.getpid(),),
             )
             _pool_size = helpers
+            # A process that multiprocessing started (a Dramatiq worker) joins all its children
+            # when it exits, before the executor is told to stop: without this, that exit
+            # would wait forever for helpers that wait for work. The priority puts it before
+            # the queues' own exit finalizers (priority 10), which would drop the stop signal.
+            Finalize(_pool, _pool.shutdown, kwargs={"cancel_futures": True}, exitpriority=100)
         return _pool
 
 
