@@ -84,6 +84,7 @@ def read_vertices(path: Path) -> np.ndarray:
 def single(scan: Path, device: str) -> None:
     """Run the pipeline once in this (fresh) process and print its figures as JSON."""
     from gpu_worker.pipeline import PipelineOptions, preload, run_pipeline
+    from gpu_worker.pipeline.mesh_pool import helper_count, stop_helpers
     from mrimesh.config import Settings
 
     settings = Settings.from_env({}, device=device)
@@ -93,16 +94,61 @@ def single(scan: Path, device: str) -> None:
     with tempfile.TemporaryDirectory() as out:
         first = run_pipeline(scan, Path(out), PipelineOptions(), settings)
         second = run_pipeline(scan, Path(out), PipelineOptions(), settings)
+    stop_helpers()  # joined, so their peak memory shows in RUSAGE_CHILDREN
+    worker = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    helper = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    helpers = helper_count(settings.mesh_processes)
     print(
         json.dumps(
             {
-                "model_load_seconds": round(load_seconds, 2),
+                "model_and_helpers_start_seconds": round(load_seconds, 2),
                 "first": {"total": first["total_seconds"], "steps": first["steps"]},
                 "second": {"total": second["total_seconds"], "steps": second["steps"]},
-                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+                "peak_rss_gb": round(worker, 2),
+                "meshing_helpers": helpers,
+                "largest_helper_peak_rss_gb": round(helper, 2),
+                "worst_case_total_rss_gb": round(worker + helpers * helper, 2),
             }
         )
     )
+
+
+def speed_comparison(scan: Path, settings, repeats: int) -> None:
+    """Median step times of warm runs: the default, scikit-image's marching cubes, and
+    meshing inside the worker process (no helpers)."""
+    from dataclasses import replace
+
+    from gpu_worker.pipeline import PipelineOptions
+
+    configurations = [
+        ("default: helpers + flying edges", settings, PipelineOptions()),
+        (
+            "helpers + scikit-image marching cubes",
+            settings,
+            PipelineOptions(iso_surface="scikit_image"),
+        ),
+        ("no helpers (MRIMESH_MESH_PROCESSES=1)", replace(settings, mesh_processes=1), None),
+    ]
+    print(f"\n## Warm runs on {scan.name}, median of {repeats} (seconds)")
+    print("| configuration | Segmenting | Cleaning up | Generating meshes | Exporting | total | "
+          "total / Segmenting |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        for name, conf, options in configurations:
+            runs = [
+                run_case(scan, Path(tmp_dir) / f"{name[:8]}{i}", conf, options or PipelineOptions())
+                for i in range(repeats)
+            ]
+            step = {
+                key: float(np.median([r["steps"][key] for r in runs])) for key in runs[0]["steps"]
+            }
+            ratio = float(np.median([r["total_seconds"] / r["steps"]["Segmenting"] for r in runs]))
+            total = float(np.median([r["total_seconds"] for r in runs]))
+            print(
+                f"| {name} | {step['Segmenting']:.2f} | {step['Cleaning up']:.2f} | "
+                f"{step['Generating meshes']:.2f} | {step['Exporting']:.2f} | {total:.2f} | "
+                f"{ratio:.2f} |"
+            )
 
 
 # --- The bench ------------------------------------------------------------------------------
@@ -192,6 +238,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--single", type=Path, help="one fresh-process run of this scan")
+    parser.add_argument("--repeats", type=int, default=5, help="warm runs per configuration")
     args = parser.parse_args()
     if args.single:
         single(args.single, args.device)
@@ -222,6 +269,8 @@ def main() -> None:
     start = time.perf_counter()
     preload(settings, warmup=True)
     print(f"\npreload with warm-up: {time.perf_counter() - start:.2f} s")
+
+    speed_comparison(mni, settings, args.repeats)
 
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
