@@ -68,12 +68,23 @@ def _slot_overheads(server: RedisServer, job_ids: list[str]) -> tuple[list[float
     return gaps, overheads
 
 
+def _print_jobs(server: RedisServer) -> None:
+    """Each finished job's input size, total and step times (oldest first), from the history."""
+    records = [json.loads(r) for r in server.client().lrange("mrimesh:timings:jobs", 0, -1)]
+    for record in reversed(records):
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in record.get("steps", {}).items())
+        print(f"  job {record.get('voxels', 0):>9,} voxels: {record['total']:.2f} s ({steps})")
+
+
 def main() -> None:
     """Run the benchmark and print the share of good ETA readings."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=8)
+    parser.add_argument(
+        "--show-jobs", action="store_true", help="print each finished job's time per step"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,6 +122,8 @@ def main() -> None:
             wall = time.time() - started
             stats = stack.get("stats").json()
             gaps, overheads = _slot_overheads(server, [r[0] for r in readings])
+            if args.show_jobs:
+                _print_jobs(server)
         finally:
             stack.stop_all()
             server.stop()

@@ -16,16 +16,22 @@ from mrimesh.contract import STEP_NAMES
 
 #: This job's measured speed relative to the estimate is clamped to this range.
 SPEED_FACTOR_RANGE = (0.5, 3.0)
-#: Completed steps must have been expected to take at least this long (s) to judge the speed.
+#: Completed steps must have been expected to take at least this long (s) to judge the speed...
 MIN_SECONDS_TO_JUDGE_SPEED = 0.5
+#: ...and at least this share of the whole job: the first steps are short and depend on the input
+#: more than on the machine (a scan that needs no resampling prepares 4× faster than one that
+#: does), so judging from them alone shrank every queued ETA by half (bench/eta_accuracy.py).
+MIN_SHARE_TO_JUDGE_SPEED = 0.2
 #: Within a step, progress fractions above this start to outweigh the prior estimate.
 MIN_FRACTION_TO_EXTRAPOLATE = 0.05
 
 
 def speed_factor(estimates: Mapping[str, float], completed: Mapping[str, float]) -> float:
-    """Actual ÷ expected time over the steps this job has finished (1.0 when unknown)."""
+    """Actual ÷ expected time over the steps this job has finished (1.0 until those steps are
+    a large enough part of the job to tell)."""
     expected = sum(estimates.get(step, 0.0) for step in completed)
-    if expected < MIN_SECONDS_TO_JUDGE_SPEED:
+    whole = sum(estimates.values())
+    if expected < max(MIN_SECONDS_TO_JUDGE_SPEED, MIN_SHARE_TO_JUDGE_SPEED * whole):
         return 1.0
     low, high = SPEED_FACTOR_RANGE
     return min(max(sum(completed.values()) / expected, low), high)

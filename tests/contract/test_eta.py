@@ -59,6 +59,17 @@ def test_a_slow_running_job_stretches_its_own_estimate() -> None:
     assert remaining == pytest.approx(2 * 5.0)
 
 
+def test_short_first_steps_do_not_decide_the_speed_of_the_whole_job() -> None:
+    # Given history where Loading and Preparing are a small part of a 10 s job
+    estimates = dict.fromkeys(STEP_NAMES, 0.3) | {SEG: 5.0, MESH: 3.8}
+    # when this job's first two steps ran four times faster (no resampling was needed)
+    remaining = running_remaining_seconds(
+        estimates, SEG, 0.0, 0.0, completed={"Loading scan": 0.075, "Preparing": 0.075}
+    )
+    # then the rest is still expected to take as long as usual, not half of it or less
+    assert remaining == pytest.approx(sum(estimates.values()) - 0.6)
+
+
 def test_queued_eta_schedules_the_jobs_ahead_on_the_live_workers() -> None:
     # two workers busy for 10 s and 20 s; three 30 s jobs ahead; our job takes 30 s
     eta = queued_eta_seconds(30.0, [30.0, 30.0, 30.0], [10.0, 20.0], live_workers=2)
