@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -85,8 +86,17 @@ def main() -> None:
     parser.add_argument(
         "--show-jobs", action="store_true", help="print each finished job's time per step"
     )
+    parser.add_argument(
+        "--mesh-processes",
+        type=int,
+        default=None,
+        help="MRIMESH_MESH_PROCESSES of each worker (default: cores ÷ workers, as docs advise)",
+    )
     args = parser.parse_args()
 
+    cores = len(os.sched_getaffinity(0))
+    mesh_processes = args.mesh_processes or max(1, cores // args.workers)
+    print(f"{cores} cores; {args.workers} worker(s) with {mesh_processes} meshing helper(s) each")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         scans = {s: downsampled_brain(root / f"brain_{s}mm.nii.gz", step=s) for s in SIZES}
@@ -95,7 +105,10 @@ def main() -> None:
             redis_url=server.url,
             data_dir=root / "data",
             log_dir=root / "logs",
-            extra_env={"MRIMESH_UPLOAD_RATE_LIMIT": "100000 per hour"},
+            extra_env={
+                "MRIMESH_UPLOAD_RATE_LIMIT": "100000 per hour",
+                "MRIMESH_MESH_PROCESSES": str(mesh_processes),
+            },
         )
         try:
             stack.start_api()
