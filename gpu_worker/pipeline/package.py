@@ -11,7 +11,9 @@ from gpu_worker.progress import report_step
 from mrimesh.contract import Step
 
 _STEP = Step.PACKAGING.value
-#: Files already compressed are stored as they are; deflating them again only costs time.
+#: Files stored as they are: .gz and .zip are compressed already, and GLB (float vertex data)
+#: deflates only to about 64 % of its size at 0.12 s per structure; the page's 3D preview reads
+#: it straight out of the zip with range requests, which stored members make cheapest.
 _STORED_SUFFIXES = (".gz", ".glb", ".zip")
 
 
