@@ -38,7 +38,7 @@ _STEP = Step.MESHING.value
 
 @dataclass
 class StructureMesh:
-    """A structure's surface and the figures the report gives for it."""
+    """A structure's surface as meshed, before its files are written."""
 
     spec: StructureSpec
     mesh: Mesh  #: world mm, outward normals
