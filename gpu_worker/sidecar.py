@@ -100,12 +100,14 @@ class Sidecar:
         return [j for j, w in zip(ids, owners, strict=True) if w and w.decode() == self.worker_id]
 
     def _end_for_timeout(self, job_id: str, limit: int) -> None:
-        logger.error("job %s ran past %d s; ending worker %s", job_id, limit, self.worker_id)
-        self.jobs.mark_failed(
+        failed = self.jobs.mark_failed(
             job_id,
             error=f"Processing took longer than the {limit} s limit and was stopped.",
             code="timeout",
         )
+        if failed is None:  # it finished (or was cancelled) meanwhile: its files are not ours
+            return
+        logger.error("job %s ran past %d s; ending worker %s", job_id, limit, self.worker_id)
         JobPaths(self.settings.jobs_dir, job_id).remove()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.worker_pid, signal.SIGKILL)

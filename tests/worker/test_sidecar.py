@@ -1,0 +1,63 @@
+"""The sidecar's time limit: it ends a job that runs too long, and only a job still running."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+
+import redis
+
+from gpu_worker.sidecar import Sidecar
+from mrimesh.config import Settings
+from mrimesh.jobs import JobStore
+from mrimesh.paths import JobPaths
+
+
+def _running_job(store: JobStore, settings: Settings, worker_id: str, at: float) -> str:
+    job_id = str(uuid.uuid4())
+    store.create(job_id, input_kind="nifti", input_bytes=1, input_voxels=1000, at=at)
+    store.mark_started(job_id, worker_id=worker_id, step_estimates=None, at=at)
+    JobPaths(settings.jobs_dir, job_id).root.mkdir(parents=True)
+    return job_id
+
+
+def test_a_job_that_finished_meanwhile_keeps_its_files_and_the_worker_lives(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        store = JobStore(redis_client, settings)
+        sidecar = Sidecar(settings, redis_client, "host:1", worker.pid)
+        started = time.time()
+        job_id = _running_job(store, settings, "host:1", at=started)
+        # Given the job completed just after the sidecar saw it running past the limit
+        store.mark_completed(job_id, result={}, step_durations={}, voxels=1000, at=started + 1)
+        # When the sidecar acts on what it saw
+        sidecar._end_for_timeout(job_id, settings.job_time_limit_seconds)
+        # Then the finished job stays completed with its files, and the worker is not killed
+        assert store.get(job_id).status.value == "completed"
+        assert JobPaths(settings.jobs_dir, job_id).root.exists()
+        assert worker.poll() is None
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_a_job_past_the_limit_fails_as_a_timeout_and_its_worker_is_ended(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        store = JobStore(redis_client, settings)
+        sidecar = Sidecar(settings, redis_client, "host:1", worker.pid)
+        started = time.time()
+        job_id = _running_job(store, settings, "host:1", at=started)
+        assert sidecar.tick(at=started + settings.job_time_limit_seconds + 1) is False
+        assert store.get(job_id).status.value == "failed"
+        assert not JobPaths(settings.jobs_dir, job_id).root.exists()
+        assert worker.wait(10) != 0
+    finally:
+        worker.kill()
+        worker.wait()
