@@ -59,8 +59,9 @@ class StatusView:
         if record.status is JobStatus.QUEUED:
             position, eta = self._queued(record, at)
         elif record.status is JobStatus.PROCESSING:
-            # step estimates were stored at start; the history is read only for older records
-            model = None if record.step_estimates else self.stats.timing_model()
+            # step estimates are stored at start; a job started before any history existed
+            # uses the model of the shared snapshot (rebuilt at most once a second per process)
+            model = None if record.step_estimates else self._queue_snapshot(at).model
             eta = _running_eta(record, model, at)
         elif record.status is JobStatus.COMPLETED:
             eta = 0.0
