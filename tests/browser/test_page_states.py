@@ -472,6 +472,28 @@ def test_cancelling_a_job_stops_it_and_forgets_it(
     expect(page.get_by_role("button", name="Start New Upload")).to_be_visible()
 
 
+def test_cancel_stays_disabled_while_its_request_is_in_flight(
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
+) -> None:
+    # given a job being processed, and a cancel request the server is slow to answer
+    scripted_api.reply_with_status(
+        (200, status_body("processing", progress_percent=20, current_step="Segmenting"))
+    )
+    scripted_api.cancel_reply = HOLD
+    resume_job(page, job_storage, static_site, iso_ago(minutes=1))
+    cancel = page.get_by_role("button", name="Cancel job")
+    expect(cancel).to_be_enabled()
+
+    # when Cancel is pressed and the page polls again while the request is pending
+    cancel.click()
+    polls = scripted_api.count("GET status/")
+    wait_until(page, lambda: scripted_api.count("GET status/") > polls, "the next poll")
+
+    # then the button is still disabled, so a second press cannot send a second request
+    expect(cancel).to_be_disabled()
+    assert scripted_api.count(f"DELETE jobs/{JOB_ID}") == 1
+
+
 def test_cancelling_a_job_that_just_finished_shows_how_it_ended(
     page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:

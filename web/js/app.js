@@ -231,6 +231,7 @@ export class App {
     this.stopWatching();
     this.jobId = jobId;
     this.cancelError = null;
+    this.view.setCancelBusy(false); // a poll must not re-enable it while a cancel is in flight
     this.closePreview();
     this.view.setDownloadUrl(api.downloadUrl(jobId));
     if (first) {

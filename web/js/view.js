@@ -234,7 +234,6 @@ export class View {
     setOptionalText(el['job-error'], vm.error);
 
     setVisible(el['job-cancel'], vm.canCancel);
-    /** @type {HTMLButtonElement} */ (el['job-cancel']).disabled = false;
     setVisible(el['job-new'], vm.canStartNew);
     setVisible(el.download, vm.downloadable);
     setVisible(el.preview, vm.downloadable);
