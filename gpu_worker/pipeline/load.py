@@ -46,11 +46,6 @@ class Scan:
     header: nib.Nifti1Header  #: template for files written in the input's space, already scrubbed
     info: dict[str, object] = field(default_factory=dict)  #: the report's "input" section
 
-    @property
-    def voxel_size(self) -> tuple[float, float, float]:
-        """Edge length of a voxel along each array axis, in mm."""
-        return tuple(float(z) for z in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
-
 
 def sniff(path: Path) -> str:
     """What ``path`` holds, judged by its bytes: "nifti1", "nifti2", "mgh" or "zip"."""

@@ -19,12 +19,21 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return fill_voids.fill(mask, in_place=False)
 
 
-def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Slices of the box around ``mask``'s voxels with a one-voxel margin (None when empty)."""
+def label_mask(labels: np.ndarray, values: tuple[int, ...]) -> np.ndarray:
+    """Boolean mask of the voxels whose label is one of ``values`` (one lookup-table pass,
+    several times faster than ``np.isin`` on a label volume)."""
+    wanted = np.zeros(max(int(labels.max(initial=0)), *values) + 1, dtype=bool)
+    wanted[list(values)] = True
+    return wanted[labels]
+
+
+def bounding_box(mask: np.ndarray, margin: int = 1) -> tuple[slice, slice, slice] | None:
+    """Slices of the box around ``mask``'s voxels, ``margin`` voxels wider on each side where
+    the volume allows (None when empty)."""
     spans = []
     for axis in range(3):
         hits = np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))[0]
         if len(hits) == 0:
             return None
-        spans.append(slice(max(int(hits[0]) - 1, 0), int(hits[-1]) + 2))
+        spans.append(slice(max(int(hits[0]) - margin, 0), int(hits[-1]) + 1 + margin))
     return spans[0], spans[1], spans[2]

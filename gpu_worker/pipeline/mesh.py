@@ -10,6 +10,7 @@ from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D
 
 from gpu_worker.pipeline.defaults import DEFAULT_DECIMATION_AGGRESSIVENESS
+from gpu_worker.pipeline.masks import bounding_box
 from gpu_worker.pipeline.surface import Mesh, compact, face_keys, face_vertex_components
 
 #: Taubin pass-band parameters: shrink with LAMBDA, inflate with MU (|MU| > LAMBDA).
@@ -76,15 +77,12 @@ def marching_cubes_mask(
     0.05 %) and the same checks (closed, manifold, one piece).
     """
     extract = ISO_SURFACE_METHODS[method]
-    coords = np.nonzero(mask.any(axis=(1, 2)))[0], np.nonzero(mask.any(axis=(0, 2)))[0]
-    coords = (*coords, np.nonzero(mask.any(axis=(0, 1)))[0])
-    if any(len(c) == 0 for c in coords):
+    box = bounding_box(mask, margin=0)
+    if box is None:
         return _empty()
     pad = 2
-    lo = [int(c[0]) for c in coords]
-    hi = [int(c[-1]) + 1 for c in coords]
-    crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
-    field = np.pad(crop.astype(np.float32), pad)
+    lo = [b.start for b in box]
+    field = np.pad(mask[box].astype(np.float32), pad)
     if sigma_voxels > 0:
         field = ndimage.gaussian_filter(field, sigma_voxels, truncate=3.0)
     mesh = extract(field, 0.5)
@@ -141,8 +139,9 @@ def decimate(mesh: Mesh, target_triangles: int, method: str = "fast_simplificati
     raise ValueError(f"unknown decimation method {method!r}")
 
 
-def clean(mesh: Mesh, min_component_faces: int = 0, keep_largest: bool = False) -> Mesh:
-    """Drop degenerate and duplicate faces, small pieces, and vertices no face uses."""
+def clean(mesh: Mesh, keep_largest: bool = False) -> Mesh:
+    """Drop degenerate and duplicate faces, every piece but the largest if asked, and vertices
+    no face uses."""
     faces = mesh.faces
     if len(faces) == 0:
         return mesh
@@ -153,14 +152,11 @@ def clean(mesh: Mesh, min_component_faces: int = 0, keep_largest: bool = False) 
     repeat = np.zeros(len(keys), dtype=bool)
     repeat[order[1:]] = keys[order[1:]] == keys[order[:-1]]
     faces = faces[~repeat]  # the first of each set of faces over the same three vertices stays
-    if len(faces) and (keep_largest or min_component_faces > 0):
+    if len(faces) and keep_largest:
         count, labels = face_vertex_components(faces, len(mesh.vertices))
         labels = labels[: len(faces)]
         sizes = np.bincount(labels, minlength=count)
-        keep = sizes == sizes.max() if keep_largest else sizes >= min_component_faces
-        if not keep.any():
-            keep = sizes == sizes.max()
-        faces = faces[keep[labels]]
+        faces = faces[(sizes == sizes.max())[labels]]
     return compact(Mesh(mesh.vertices, faces.astype(np.int64, copy=False)))
 
 

@@ -19,7 +19,7 @@ from gpu_worker.pipeline.defaults import (
     DEFAULT_SMOOTHING_ITERATIONS,
     DEFAULT_TARGET_TRIANGLES,
 )
-from gpu_worker.pipeline.masks import bounding_box, fill_holes, largest_component
+from gpu_worker.pipeline.masks import bounding_box, fill_holes, label_mask, largest_component
 from gpu_worker.pipeline.mesh import clean, decimate, marching_cubes_mask, taubin_smooth, to_world
 from gpu_worker.pipeline.mesh_pool import run_all
 from gpu_worker.pipeline.repair import repair_candidates
@@ -62,7 +62,7 @@ def structure_mask(
     labels: np.ndarray, spec: StructureSpec, voxel_ml: float, min_ml: float
 ) -> np.ndarray:
     """Boolean mask of ``spec``'s labels, reduced and filled as the spec asks."""
-    mask = np.isin(labels, spec.labels)
+    mask = label_mask(labels, spec.labels)
     if not mask.any():
         return mask
     if spec.keep_largest:
@@ -148,9 +148,7 @@ def structure_job(
     """The job for ``spec``, on the box around its labels (with a one-voxel margin, so filling
     holes and dropping pieces give the same mask as on the whole volume); None when ``seg`` has
     none of its labels."""
-    wanted = np.zeros(max(int(seg.labels.max()), *spec.labels) + 1, dtype=bool)
-    wanted[list(spec.labels)] = True  # a lookup table: one pass, where np.isin makes several
-    box = bounding_box(wanted[seg.labels])
+    box = bounding_box(label_mask(seg.labels, spec.labels))
     if box is None:
         return None
     shift = np.eye(4)

@@ -40,11 +40,6 @@ class Prepared:
         """Working voxel edge lengths, in mm."""
         return tuple(float(z) for z in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
 
-    @property
-    def voxel_ml(self) -> float:
-        """Volume of one working voxel, in mL."""
-        return abs(float(np.linalg.det(self.affine[:3, :3]))) / 1000.0
-
 
 def robust_range(image: torch.Tensor, percentiles: tuple[float, float]) -> tuple[float, float]:
     """Intensity ``percentiles`` (0..100) of ``image``, from a regular subsample if it is large."""
