@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import redis
 
+from mrimesh.redis_client import as_text
+
 #: Bucket bounds (s) for whole-job and queue-wait durations.
 JOB_SECONDS_BUCKETS: tuple[float, ...] = (5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
 #: Bucket bounds (s) for single steps.
@@ -35,11 +37,7 @@ class RedisHistogram:
 
     def read(self, client: redis.Redis) -> tuple[list[tuple[str, float]], float]:
         """Cumulative ``(bound, count)`` pairs ending with ``+Inf``, and the sum of values."""
-        raw = {_text(k): float(_text(v)) for k, v in client.hgetall(self.key).items()}
+        raw = {as_text(k): float(as_text(v)) for k, v in client.hgetall(self.key).items()}
         pairs = [(f"{b:g}", raw.get(f"le:{b:g}", 0.0)) for b in self.buckets]
         pairs.append(("+Inf", raw.get("le:+Inf", 0.0)))
         return pairs, raw.get("sum", 0.0)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

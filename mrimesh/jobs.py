@@ -18,6 +18,7 @@ from mrimesh.config import Settings
 from mrimesh.contract import JobStatus
 from mrimesh.histograms import JOB_SECONDS_BUCKETS, STEP_SECONDS_BUCKETS, RedisHistogram
 from mrimesh.keys import Keys
+from mrimesh.redis_client import as_text
 from mrimesh.timefmt import now as _now
 from mrimesh.timefmt import utc_day
 from mrimesh.timings import JobTiming
@@ -75,7 +76,7 @@ class JobRecord:
     @classmethod
     def from_hash(cls, raw: Mapping[bytes | str, bytes | str]) -> JobRecord:
         """Parse a hash as returned by HGETALL."""
-        h = {_text(k): _text(v) for k, v in raw.items()}
+        h = {as_text(k): as_text(v) for k, v in raw.items()}
         return cls(
             job_id=h["job_id"],
             status=JobStatus(h["status"]),
@@ -243,7 +244,7 @@ class JobStore:
                 repr(at),
             ],
         )
-        text = _text(status)
+        text = as_text(status)
         return JobStatus(text) if text else None
 
     def touch(self, job_id: str, at: float | None = None) -> bool:
@@ -394,7 +395,7 @@ class JobStore:
         """Ids of jobs whose expiry time has passed."""
         at = _now() if at is None else at
         ids = self.client.zrangebyscore(self.keys.expiry, "-inf", at, start=0, num=limit)
-        return [_text(i) for i in ids]
+        return [as_text(i) for i in ids]
 
     def histogram(self, name: str) -> RedisHistogram:
         """A histogram: ``job_seconds``, ``queue_wait_seconds`` or ``step_seconds:<step>``."""
@@ -425,12 +426,6 @@ class JobStore:
 
         self.client.transaction(attempt, key)
         return applied[-1] if applied else None
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _float(value: str | None) -> float | None:

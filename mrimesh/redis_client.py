@@ -16,3 +16,10 @@ def connect(url: str, timeout: float = DEFAULT_SOCKET_TIMEOUT_SECONDS) -> redis.
         socket_connect_timeout=timeout,
         health_check_interval=30,
     )
+
+
+def as_text(value: bytes | str | None) -> str:
+    """A Redis reply as text: bytes decoded, ``None`` as an empty string."""
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -10,6 +10,7 @@ import redis
 from mrimesh.config import Settings
 from mrimesh.contract import STEP_NAMES
 from mrimesh.keys import Keys
+from mrimesh.redis_client import as_text
 from mrimesh.timings import JobTiming, TimingModel
 from mrimesh.workers import WorkerRegistry
 
@@ -44,7 +45,7 @@ class StatsReader:
         pipe.lrange(self.keys.timings_queue_wait, 0, self.settings.timing_window - 1)
         pipe.hgetall(self.keys.stats_daily)
         counters, queued, processing, totals, waits, daily = pipe.execute()
-        counts = {_text(k): _text(v) for k, v in counters.items()}
+        counts = {as_text(k): as_text(v) for k, v in counters.items()}
         durations = [float(d) for d in totals]
         queue_waits = [float(w) for w in waits]
         history = self.timing_history()
@@ -71,11 +72,9 @@ class StatsReader:
                 "timing_window_jobs": len(durations),
                 "average_step_seconds": per_step,
                 "live_workers": self.workers.live_count(),
-                "files_per_day": dict(sorted((_text(k), int(_text(v))) for k, v in daily.items())),
+                "files_per_day": dict(
+                    sorted((as_text(k), int(as_text(v))) for k, v in daily.items())
+                ),
             }
         )
         return snapshot
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -10,6 +10,7 @@ from typing import Any
 from mrimesh.contract import JobStatus
 from mrimesh.eta import queued_eta_seconds, running_remaining_seconds, speed_factor
 from mrimesh.jobs import JobRecord, JobStore
+from mrimesh.redis_client import as_text
 from mrimesh.stats import StatsReader
 from mrimesh.timefmt import iso
 from mrimesh.timefmt import now as _now
@@ -98,12 +99,12 @@ class StatusView:
         pipe.zrange(keys.waiting, 0, MAX_JOBS_AHEAD_CONSIDERED - 1)
         pipe.zrange(keys.active, 0, -1)
         waiting_ids, running_ids = pipe.execute()
-        waiting = [_text(i) for i in waiting_ids]
+        waiting = [as_text(i) for i in waiting_ids]
         pipe = client.pipeline(transaction=False)
         for job_id in waiting:
             pipe.hget(keys.job(job_id), "input_voxels")
         for job_id in running_ids:
-            pipe.hgetall(keys.job(_text(job_id)))
+            pipe.hgetall(keys.job(as_text(job_id)))
         replies = pipe.execute() if (waiting or running_ids) else []
         model = self.stats.timing_model()
         voxels = replies[: len(waiting)]
@@ -170,7 +171,3 @@ def public_document(
         "download_url": f"/download/{record.job_id}" if completed else None,
         "result": record.result if completed else None,
     }
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
