@@ -23,7 +23,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
         MAX_FORM_MEMORY_SIZE=1024**2,
         UPLOAD_TMP_DIR=str(settings.data_dir / "tmp"),
-        JSON_SORT_KEYS=False,
     )
     app.config.update(config)
     app.json.sort_keys = False

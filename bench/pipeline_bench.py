@@ -127,7 +127,11 @@ def speed_comparison(scan: Path, settings, repeats: int) -> None:
             settings,
             PipelineOptions(iso_surface="scikit_image"),
         ),
-        ("no helpers (MRIMESH_MESH_PROCESSES=1)", replace(settings, mesh_processes=1), None),
+        (
+            "no helpers (MRIMESH_MESH_PROCESSES=1)",
+            replace(settings, mesh_processes=1),
+            PipelineOptions(),
+        ),
     ]
     print(f"\n## Warm runs on {scan.name}, median of {repeats} (seconds)")
     print("| configuration | Segmenting | Cleaning up | Generating meshes | Exporting | total | "
@@ -136,7 +140,7 @@ def speed_comparison(scan: Path, settings, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as tmp_dir:
         for name, conf, options in configurations:
             runs = [
-                run_case(scan, Path(tmp_dir) / f"{name[:8]}{i}", conf, options or PipelineOptions())
+                run_case(scan, Path(tmp_dir) / f"{name[:8]}{i}", conf, options)
                 for i in range(repeats)
             ]
             step = {
@@ -196,7 +200,7 @@ def quality(name: str, scan: Path, out: Path, tissue: bool) -> dict:
     return figures
 
 
-def decimation_comparison(seg_path: Path, affine_scan: Path) -> None:
+def decimation_comparison(seg_path: Path) -> None:
     """fast-simplification vs open3d on the raw brain and white-matter surfaces."""
     from gpu_worker.pipeline.bundle import DEFAULT_BUNDLE_DIR, read_bundle
     from gpu_worker.pipeline.mesh import clean, decimate, marching_cubes_mask, taubin_smooth
@@ -309,7 +313,7 @@ def main() -> None:
                 h = [hausdorff(meshes[codes][s], meshes["RAS"][s]) for s in meshes[codes]]
                 print(f"| {codes} | {h[0]:.2f} | {h[1]:.2f} | {volume:.1f} |")
 
-        decimation_comparison(tmp / "mni" / "segmentation.nii.gz", mni)
+        decimation_comparison(tmp / "mni" / "segmentation.nii.gz")
         brain = read_vertices(tmp / "mni" / "brain.ply")
         print(f"\nMNI brain convex hull area {ConvexHull(brain).area / 100:.0f} cm²")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
