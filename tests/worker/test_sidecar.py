@@ -6,7 +6,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 
+import pytest
 import redis
 
 from gpu_worker.sidecar import Sidecar
@@ -23,41 +25,44 @@ def _running_job(store: JobStore, settings: Settings, worker_id: str, at: float)
     return job_id
 
 
+def _watched_job(
+    settings: Settings, client: redis.Redis, worker: subprocess.Popen
+) -> tuple[JobStore, Sidecar, str, float]:
+    """A job running on ``worker`` since now, and the sidecar watching that worker."""
+    store = JobStore(client, settings)
+    started = time.time()
+    job_id = _running_job(store, settings, "host:1", at=started)
+    return store, Sidecar(settings, client, "host:1", worker.pid), job_id, started
+
+
+@pytest.fixture
+def worker() -> Iterator[subprocess.Popen]:
+    """A process standing in for the worker the sidecar watches."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield process
+    process.kill()
+    process.wait()
+
+
 def test_a_job_that_finished_meanwhile_keeps_its_files_and_the_worker_lives(
-    settings: Settings, redis_client: redis.Redis
+    settings: Settings, redis_client: redis.Redis, worker: subprocess.Popen
 ) -> None:
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        store = JobStore(redis_client, settings)
-        sidecar = Sidecar(settings, redis_client, "host:1", worker.pid)
-        started = time.time()
-        job_id = _running_job(store, settings, "host:1", at=started)
-        # Given the job completed just after the sidecar saw it running past the limit
-        store.mark_completed(job_id, result={}, step_durations={}, voxels=1000, at=started + 1)
-        # When the sidecar acts on what it saw
-        sidecar._end_for_timeout(job_id, settings.job_time_limit_seconds)
-        # Then the finished job stays completed with its files, and the worker is not killed
-        assert store.get(job_id).status.value == "completed"
-        assert JobPaths(settings.jobs_dir, job_id).root.exists()
-        assert worker.poll() is None
-    finally:
-        worker.kill()
-        worker.wait()
+    store, sidecar, job_id, started = _watched_job(settings, redis_client, worker)
+    # Given the job completed just after the sidecar saw it running past the limit
+    store.mark_completed(job_id, result={}, step_durations={}, voxels=1000, at=started + 1)
+    # When the sidecar acts on what it saw
+    sidecar._end_for_timeout(job_id, settings.job_time_limit_seconds)
+    # Then the finished job stays completed with its files, and the worker is not killed
+    assert store.get(job_id).status.value == "completed"
+    assert JobPaths(settings.jobs_dir, job_id).root.exists()
+    assert worker.poll() is None
 
 
 def test_a_job_past_the_limit_fails_as_a_timeout_and_its_worker_is_ended(
-    settings: Settings, redis_client: redis.Redis
+    settings: Settings, redis_client: redis.Redis, worker: subprocess.Popen
 ) -> None:
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        store = JobStore(redis_client, settings)
-        sidecar = Sidecar(settings, redis_client, "host:1", worker.pid)
-        started = time.time()
-        job_id = _running_job(store, settings, "host:1", at=started)
-        assert sidecar.tick(at=started + settings.job_time_limit_seconds + 1) is False
-        assert store.get(job_id).status.value == "failed"
-        assert not JobPaths(settings.jobs_dir, job_id).root.exists()
-        assert worker.wait(10) != 0
-    finally:
-        worker.kill()
-        worker.wait()
+    store, sidecar, job_id, started = _watched_job(settings, redis_client, worker)
+    assert sidecar.tick(at=started + settings.job_time_limit_seconds + 1) is False
+    assert store.get(job_id).status.value == "failed"
+    assert not JobPaths(settings.jobs_dir, job_id).root.exists()
+    assert worker.wait(10) != 0
