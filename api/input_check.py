@@ -68,36 +68,17 @@ def _check_header(path: Path, kind: str) -> int:
     try:
         image = nib.load(str(path))
         shape = tuple(int(n) for n in image.header.get_data_shape())
+        dtype = image.header.get_data_dtype()
     except Exception as e:  # nibabel raises many types for damaged or foreign files
         raise InputRejected(
             "This file could not be read as a brain MRI (NIfTI or MGZ); it may be damaged "
             "or of another type.",
             "invalid_image",
         ) from e
-    spatial = shape[:3]
-    if len(spatial) < 3 or min(spatial) < 2:
-        raise InputRejected(
-            f"This image is 2D ({'×'.join(map(str, shape))}); a 3D brain scan is needed.",
-            "not_3d",
-        )
-    if len(shape) > 4 and any(n > 1 for n in shape[4:]):
-        raise InputRejected(
-            f"This image has {len(shape)} dimensions; a 3D (or 4D) brain scan is needed.",
-            "too_many_dimensions",
-        )
-    voxels = spatial[0] * spatial[1] * spatial[2]
-    if voxels > limits.MAX_VOXELS:
-        raise InputRejected(
-            f"This image is too large ({'×'.join(map(str, spatial))} voxels); the limit is "
-            f"{limits.MAX_VOXELS // 1024**2} million voxels.",
-            "image_too_large",
-        )
-    if min(spatial) < limits.MIN_EDGE_VOXELS:
-        raise InputRejected(
-            f"This image is too small to hold a brain ({'×'.join(map(str, spatial))} voxels).",
-            "image_too_small",
-        )
-    return voxels
+    problem = limits.shape_problem(shape, dtype)
+    if problem is not None:
+        raise InputRejected(problem.message, problem.code)
+    return shape[0] * shape[1] * shape[2]
 
 
 def _check_zip(path: Path) -> None:

@@ -5,13 +5,7 @@ from __future__ import annotations
 from mrimesh import limits
 
 # --- Loading -------------------------------------------------------------------------------------
-#: Largest number of voxels accepted in one 3D volume, read from the header before any data
-#: (the same limit as the API's upload gate).
-DEFAULT_MAX_VOXELS = limits.MAX_VOXELS
-#: Largest size of one 3D volume's data as stored, in bytes (2 GiB).
-DEFAULT_MAX_VOLUME_BYTES = 2 * 1024**3
-#: Smallest extent a whole-brain scan can have along every axis, in voxels.
-DEFAULT_MIN_VOXELS_PER_AXIS = limits.MIN_EDGE_VOXELS
+# Shape, size and data-type limits are in mrimesh.limits: the API's upload gate uses them too.
 #: Smallest field of view a whole-brain scan can have along every axis, in mm.
 DEFAULT_MIN_FOV_MM = 60.0
 #: Largest plausible voxel edge, in mm.

@@ -19,16 +19,14 @@ import numpy as np
 
 from gpu_worker.pipeline.anonymize import scrub_nifti_header
 from gpu_worker.pipeline.defaults import (
-    DEFAULT_MAX_VOLUME_BYTES,
     DEFAULT_MAX_VOXEL_MM,
-    DEFAULT_MAX_VOXELS,
     DEFAULT_MIN_FOV_MM,
     DEFAULT_MIN_NEIGHBOUR_CORRELATION,
-    DEFAULT_MIN_VOXELS_PER_AXIS,
 )
 from gpu_worker.pipeline.dicom import convert_dicom_zip
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.progress import report_step
+from mrimesh import limits
 from mrimesh.contract import Step
 
 logger = logging.getLogger(__name__)
@@ -161,39 +159,13 @@ def _open(image_path: Path, kind: str) -> nib.spatialimages.SpatialImage:
 
 
 def check_header(img: nib.spatialimages.SpatialImage) -> tuple[int, ...]:
-    """Reject what the header alone shows to be unusable; return the 3D shape to read."""
+    """Reject what the header alone shows to be unusable (the API's gate asks the same
+    :func:`mrimesh.limits.shape_problem`); return the 3D shape to read."""
     shape = tuple(int(s) for s in img.shape)
-    dtype = img.get_data_dtype()
-    if dtype.fields is not None:
-        raise InputError(
-            "This is a colour (RGB) image; mrimesh needs a greyscale MRI volume.", code="rgb"
-        )
-    if dtype.kind == "c":
-        raise InputError("Complex-valued images are not supported.", code="complex")
-    if len(shape) < 3 or min(shape[:3]) <= 1:
-        raise InputError("This is a 2D image; mrimesh needs a 3D MRI volume.", code="not_3d")
-    if len(shape) > 4 and any(s > 1 for s in shape[4:]):
-        raise InputError(
-            f"This is a {len(shape)}D image (e.g. a vector or tensor field); "
-            "mrimesh needs a 3D MRI volume.",
-            code="too_many_dimensions",
-        )
-    spatial = shape[:3]
-    voxels = int(np.prod(spatial, dtype=np.int64))
-    nbytes = voxels * dtype.itemsize
-    if voxels > DEFAULT_MAX_VOXELS or nbytes > DEFAULT_MAX_VOLUME_BYTES:
-        raise InputError(
-            f"The volume is too large ({'×'.join(map(str, spatial))} voxels); at most "
-            f"{DEFAULT_MAX_VOXELS // 1024**2} million voxels are accepted.",
-            code="image_too_large",
-        )
-    if min(spatial) < DEFAULT_MIN_VOXELS_PER_AXIS:
-        raise InputError(
-            f"The volume is only {'×'.join(map(str, spatial))} voxels, "
-            "too small to be a brain scan.",
-            code="image_too_small",
-        )
-    return spatial
+    problem = limits.shape_problem(shape, img.get_data_dtype())
+    if problem is not None:
+        raise InputError(problem.message, code=problem.code)
+    return shape[:3]
 
 
 def check_geometry(affine: np.ndarray, spatial: tuple[int, ...]) -> None:

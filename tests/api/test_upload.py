@@ -85,6 +85,15 @@ def test_a_2d_image_is_refused(client, settings) -> None:
     assert "2D" in response.get_json()["error"]
 
 
+def test_a_colour_image_is_refused_at_upload_with_the_workers_reason(client, settings) -> None:
+    rgb = np.zeros((32, 32, 32), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    response = _post(client, _nifti_bytes(rgb), "rgb.nii.gz")
+    assert response.status_code == 422
+    assert response.get_json()["code"] == "rgb"
+    assert "greyscale" in response.get_json()["error"]
+    assert _job_folders(settings) == []
+
+
 def test_a_header_claiming_absurd_size_is_refused_before_reading_data(client, settings) -> None:
     header = nib.Nifti2Header()
     header.set_data_shape((100000, 100000, 100000))

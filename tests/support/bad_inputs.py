@@ -107,7 +107,7 @@ def corpus(brain: Path) -> list[BadInput]:
             lambda _: _nifti(np.ones((20, 20, 20, 2, 2), np.int16)),
             "reject",
         ),
-        BadInput("RGB image", "rgb.nii.gz", lambda _: _rgb()),
+        BadInput("RGB image", "rgb.nii.gz", lambda _: _rgb(), "reject"),
         BadInput("NaN-filled", "nan.nii.gz", lambda _: _nifti(nan), "fail"),
         BadInput("all zeros", "zeros.nii.gz", lambda _: _nifti(zeros), "fail"),
         BadInput("infinite values", "inf.nii.gz", lambda _: _nifti(inf), "fail"),
