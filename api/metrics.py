@@ -25,7 +25,7 @@ class RedisStatsCollector(Collector):
         self.stats = stats
 
     def collect(self) -> Iterator[Metric]:
-        """Read Redis once per scrape and yield metric families."""
+        """Read Redis (two round trips) and yield metric families."""
         snap = self.stats.snapshot()
         finished = CounterMetricFamily(
             "mrimesh_jobs_finished",
@@ -48,22 +48,25 @@ class RedisStatsCollector(Collector):
         yield GaugeMetricFamily(
             "mrimesh_live_workers", "Workers heard from recently.", value=snap["live_workers"]
         )
-        yield self._histogram(
-            "mrimesh_job_duration_seconds", "Processing time of jobs.", "job_seconds"
-        )
-        yield self._histogram(
-            "mrimesh_queue_wait_seconds", "Time jobs waited before starting.", "queue_wait_seconds"
-        )
+        names = ["job_seconds", "queue_wait_seconds"] + [f"step_seconds:{s}" for s in STEP_NAMES]
+        histograms = [self.jobs.histogram(name) for name in names]
+        pipe = self.jobs.client.pipeline(transaction=False)
+        for histogram in histograms:
+            pipe.hgetall(histogram.key)
+        read = [h.parse(stored) for h, stored in zip(histograms, pipe.execute(), strict=True)]
+        yield _histogram("mrimesh_job_duration_seconds", "Processing time of jobs.", read[0])
+        yield _histogram("mrimesh_queue_wait_seconds", "Time jobs waited before starting.", read[1])
         steps = HistogramMetricFamily(
             "mrimesh_step_duration_seconds", "Time per pipeline step.", labels=["step"]
         )
-        for step in STEP_NAMES:
-            buckets, total = self.jobs.histogram(f"step_seconds:{step}").read(self.jobs.client)
+        for step, (buckets, total) in zip(STEP_NAMES, read[2:], strict=True):
             steps.add_metric([step], buckets, total)
         yield steps
 
-    def _histogram(self, metric: str, documentation: str, name: str) -> HistogramMetricFamily:
-        buckets, total = self.jobs.histogram(name).read(self.jobs.client)
-        family = HistogramMetricFamily(metric, documentation)
-        family.add_metric([], buckets, total)
-        return family
+
+def _histogram(
+    metric: str, documentation: str, read: tuple[list[tuple[str, float]], float]
+) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(metric, documentation)
+    family.add_metric([], *read)
+    return family

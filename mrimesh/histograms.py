@@ -6,7 +6,7 @@ A histogram is a hash ``{prefix}:hist:{name}`` with one field per cumulative buc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -35,9 +35,12 @@ class RedisHistogram:
         pipe.hincrbyfloat(self.key, "sum", value)
         pipe.hincrby(self.key, "count", 1)
 
-    def read(self, client: redis.Redis) -> tuple[list[tuple[str, float]], float]:
-        """Cumulative ``(bound, count)`` pairs ending with ``+Inf``, and the sum of values."""
-        raw = {as_text(k): float(as_text(v)) for k, v in client.hgetall(self.key).items()}
+    def parse(
+        self, stored: Mapping[bytes | str, bytes | str]
+    ) -> tuple[list[tuple[str, float]], float]:
+        """Cumulative ``(bound, count)`` pairs ending with ``+Inf``, and the sum of values, from
+        the hash as HGETALL returned it (``/metrics`` reads every histogram in one pipeline)."""
+        raw = {as_text(k): float(as_text(v)) for k, v in stored.items()}
         pairs = [(f"{b:g}", raw.get(f"le:{b:g}", 0.0)) for b in self.buckets]
         pairs.append(("+Inf", raw.get("le:+Inf", 0.0)))
         return pairs, raw.get("sum", 0.0)

@@ -289,12 +289,8 @@ class JobStore:
             )
             pipe.zrem(self.keys.active, job_id)
             pipe.hincrby(self.keys.stats, "completed_jobs", 1)
-            pipe.hincrbyfloat(self.keys.stats, "processing_seconds_total", duration)
-            window = self.settings.timing_window - 1
-            pipe.lpush(self.keys.timings_total, round(duration, 3))
-            pipe.ltrim(self.keys.timings_total, 0, window)
             pipe.lpush(self.keys.timings_jobs, timing.to_json())
-            pipe.ltrim(self.keys.timings_jobs, 0, window)
+            pipe.ltrim(self.keys.timings_jobs, 0, self.settings.timing_window - 1)
             self.histogram("job_seconds").observe(pipe, duration)
             for step, seconds in step_durations.items():
                 self.histogram(f"step_seconds:{step}").observe(pipe, seconds)

@@ -13,7 +13,6 @@ key                             type    what it holds
 ``{p}:workers``                 zset    worker ids, scored by last heartbeat (epoch s)
 ``{p}:stats``                   hash    lifetime counters: total, completed, failed, expired, ...
 ``{p}:stats:daily``             hash    uploads per UTC day, ``YYYY-MM-DD`` -> count
-``{p}:timings:total``           list    durations (s) of the last N completed jobs, newest first
 ``{p}:timings:jobs``            list    JSON timing records of the last N completed jobs
 ``{p}:timings:queue_wait``      list    time (s) the last N jobs waited before starting
 ``{p}:hist:{name}``             hash    cluster-wide Prometheus histogram buckets, sum, count
@@ -76,11 +75,6 @@ class Keys:
     def stats_daily(self) -> str:
         """Hash of uploads per UTC day."""
         return f"{self.prefix}:stats:daily"
-
-    @property
-    def timings_total(self) -> str:
-        """List of the last N job durations in seconds, newest first."""
-        return f"{self.prefix}:timings:total"
 
     @property
     def timings_jobs(self) -> str:

@@ -28,27 +28,30 @@ class StatsReader:
 
     def timing_history(self) -> list[JobTiming]:
         """The last N finished jobs' timings, newest first."""
-        raw = self.client.lrange(self.keys.timings_jobs, 0, self.settings.timing_window - 1)
-        return [t for t in (JobTiming.from_json(r) for r in raw) if t is not None]
+        return parse_history(
+            self.client.lrange(self.keys.timings_jobs, 0, self.settings.timing_window - 1)
+        )
 
     def timing_model(self) -> TimingModel:
         """Per-step estimates from the rolling history."""
         return TimingModel(self.timing_history())
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything ``/stats`` shows."""
+    def snapshot(self, at: float | None = None) -> dict[str, Any]:
+        """Everything ``/stats`` shows, read in one round trip."""
+        window = self.settings.timing_window - 1
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(self.keys.stats)
         pipe.zcard(self.keys.waiting)
         pipe.zcard(self.keys.active)
-        pipe.lrange(self.keys.timings_total, 0, self.settings.timing_window - 1)
-        pipe.lrange(self.keys.timings_queue_wait, 0, self.settings.timing_window - 1)
+        pipe.lrange(self.keys.timings_jobs, 0, window)
+        pipe.lrange(self.keys.timings_queue_wait, 0, window)
         pipe.hgetall(self.keys.stats_daily)
-        counters, queued, processing, totals, waits, daily = pipe.execute()
+        pipe.zcount(self.keys.workers, self.workers.live_cutoff(at), "+inf")
+        counters, queued, processing, timings, waits, daily, live = pipe.execute()
         counts = {as_text(k): as_text(v) for k, v in counters.items()}
-        durations = [float(d) for d in totals]
+        history = parse_history(timings)
+        durations = [h.total_seconds for h in history]
         queue_waits = [float(w) for w in waits]
-        history = self.timing_history()
         per_step = {
             step: round(statistics.fmean(h.steps[step] for h in history if step in h.steps), 3)
             for step in STEP_NAMES
@@ -71,10 +74,15 @@ class StatsReader:
                 ),
                 "timing_window_jobs": len(durations),
                 "average_step_seconds": per_step,
-                "live_workers": self.workers.live_count(),
+                "live_workers": int(live),
                 "files_per_day": dict(
                     sorted((as_text(k), int(as_text(v))) for k, v in daily.items())
                 ),
             }
         )
         return snapshot
+
+
+def parse_history(raw: list[bytes | str]) -> list[JobTiming]:
+    """The readable entries of the ``timings:jobs`` list, in its order."""
+    return [t for t in (JobTiming.from_json(r) for r in raw) if t is not None]

@@ -11,7 +11,7 @@ from mrimesh.contract import JobStatus
 from mrimesh.eta import queued_eta_seconds, running_remaining_seconds, speed_factor
 from mrimesh.jobs import JobRecord, JobStore
 from mrimesh.redis_client import as_text
-from mrimesh.stats import StatsReader
+from mrimesh.stats import StatsReader, parse_history
 from mrimesh.timefmt import iso
 from mrimesh.timefmt import now as _now
 from mrimesh.timings import TimingModel
@@ -98,7 +98,9 @@ class StatusView:
         pipe = client.pipeline(transaction=False)
         pipe.zrange(keys.waiting, 0, MAX_JOBS_AHEAD_CONSIDERED - 1)
         pipe.zrange(keys.active, 0, -1)
-        waiting_ids, running_ids = pipe.execute()
+        pipe.lrange(keys.timings_jobs, 0, self.stats.settings.timing_window - 1)
+        pipe.zcount(keys.workers, self.stats.workers.live_cutoff(at), "+inf")
+        waiting_ids, running_ids, history, live_workers = pipe.execute()
         waiting = [as_text(i) for i in waiting_ids]
         pipe = client.pipeline(transaction=False)
         for job_id in waiting:
@@ -106,7 +108,7 @@ class StatusView:
         for job_id in running_ids:
             pipe.hgetall(keys.job(as_text(job_id)))
         replies = pipe.execute() if (waiting or running_ids) else []
-        model = self.stats.timing_model()
+        model = TimingModel(parse_history(history))
         voxels = replies[: len(waiting)]
         running = [
             r
@@ -125,7 +127,7 @@ class StatusView:
                 for v in voxels
             ],
             running_left_seconds=[_running_eta(r, model, at) or 0.0 for r in running],
-            live_workers=self.stats.workers.live_count(at),
+            live_workers=int(live_workers),
             slowdown=statistics.median(factors) if factors else 1.0,
             model=model,
         )

@@ -27,18 +27,18 @@ class WorkerRegistry:
 
     def live_ids(self, at: float | None = None) -> list[str]:
         """Workers heard from within the timeout."""
-        at = _now() if at is None else at
-        cutoff = at - self.settings.worker_timeout_seconds
         return [
             i.decode() if isinstance(i, bytes) else i
-            for i in self.client.zrangebyscore(self.keys.workers, cutoff, "+inf")
+            for i in self.client.zrangebyscore(self.keys.workers, self.live_cutoff(at), "+inf")
         ]
+
+    def live_cutoff(self, at: float | None = None) -> float:
+        """Heartbeat score below which a worker counts as gone (for ZCOUNT in a pipeline)."""
+        return (_now() if at is None else at) - self.settings.worker_timeout_seconds
 
     def live_count(self, at: float | None = None) -> int:
         """How many workers are alive."""
-        at = _now() if at is None else at
-        cutoff = at - self.settings.worker_timeout_seconds
-        return int(self.client.zcount(self.keys.workers, cutoff, "+inf"))
+        return int(self.client.zcount(self.keys.workers, self.live_cutoff(at), "+inf"))
 
     def prune(self, at: float | None = None) -> int:
         """Forget workers silent for ten timeouts; returns how many were dropped."""

@@ -119,6 +119,13 @@ def test_status_includes_progress(client, brain_2mm, run_worker) -> None:
     assert stats["completed_jobs"] == 1
     assert set(stats["average_step_seconds"]) == set(STEP_NAMES)
     assert stats["live_workers"] == 1
+    assert stats["timing_window_jobs"] == 1
+    assert stats["average_processing_time_seconds"] == stats["median_processing_time_seconds"] > 0
+    # and the operators' scrape counts the job in every histogram
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "mrimesh_job_duration_seconds_count 1.0" in metrics
+    assert "mrimesh_queue_wait_seconds_count 1.0" in metrics
+    assert 'mrimesh_step_duration_seconds_count{step="Segmenting"} 1.0' in metrics
 
 
 def test_second_job_gets_an_eta_from_the_first(client, brain_2mm, run_worker) -> None:
