@@ -28,8 +28,7 @@ _SUMMARY_KEYS = ("structures", "input", "model", "device", "notes")
 @dramatiq.actor(
     actor_name=ACTOR_NAME,
     queue_name=QUEUE_NAME,
-    max_retries=max(settings.max_attempts - 1, 0),
-    throws=(InputError, Cancelled),
+    throws=(InputError, Cancelled),  # retries and their back-off: the broker's Retries
 )
 def process_job(job_id: str) -> dict[str, Any]:
     """Turn the job's upload into meshes and a result zip.

@@ -31,7 +31,7 @@ from mrimesh.config import Settings
 from mrimesh.contract import JobStatus
 from mrimesh.jobs import JobStore
 from mrimesh.paths import JobPaths
-from mrimesh.redis_client import connect
+from mrimesh.redis_client import as_text, connect
 from mrimesh.timefmt import now
 from mrimesh.workers import WorkerRegistry
 
@@ -77,27 +77,32 @@ class Sidecar:
         if not process_alive(self.worker_pid):
             return False
         self.workers.beat(self.worker_id, at)
-        for job_id in self._my_running_jobs():
-            record = self.jobs.get(job_id)
-            if record is None or record.status is not JobStatus.PROCESSING:
+        limit = self.settings.job_time_limit_seconds
+        for job_id, started_at in self._my_running_jobs():
+            if not self.jobs.touch(job_id, at):  # finished or cancelled since it was listed
                 continue
-            self.jobs.touch(job_id, at)
-            limit = self.settings.job_time_limit_seconds
-            if at - (record.started_at or at) > limit:
+            if at - (started_at or at) > limit:
                 self._end_for_timeout(job_id, limit)
                 return False
         return True
 
-    def _my_running_jobs(self) -> list[str]:
-        client = self.jobs.client
-        ids = [i.decode() for i in client.zrange(self.jobs.keys.active, 0, -1)]
+    def _my_running_jobs(self) -> list[tuple[str, float | None]]:
+        """``(job_id, started_at)`` of the processing jobs this sidecar's worker runs."""
+        client, keys = self.jobs.client, self.jobs.keys
+        ids = [as_text(i) for i in client.zrange(keys.active, 0, -1)]
         if not ids:
             return []
         pipe = client.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hget(self.jobs.keys.job(job_id), "worker_id")
-        owners = pipe.execute()
-        return [j for j, w in zip(ids, owners, strict=True) if w and w.decode() == self.worker_id]
+            pipe.hmget(keys.job(job_id), "worker_id", "status", "started_at")
+        mine = []
+        for job_id, (worker, status, started) in zip(ids, pipe.execute(), strict=True):
+            if worker is None or as_text(worker) != self.worker_id:
+                continue
+            if status is None or as_text(status) != JobStatus.PROCESSING.value:
+                continue
+            mine.append((job_id, float(as_text(started)) if started else None))
+        return mine
 
     def _end_for_timeout(self, job_id: str, limit: int) -> None:
         failed = self.jobs.mark_failed(

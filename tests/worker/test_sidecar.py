@@ -1,4 +1,5 @@
-"""The sidecar's time limit: it ends a job that runs too long, and only a job still running."""
+"""The sidecar: it keeps its worker's job alive, ends a job that runs too long, and only a job
+still running."""
 
 from __future__ import annotations
 
@@ -66,3 +67,17 @@ def test_a_job_past_the_limit_fails_as_a_timeout_and_its_worker_is_ended(
     assert store.get(job_id).status.value == "failed"
     assert not JobPaths(settings.jobs_dir, job_id).root.exists()
     assert worker.wait(10) != 0
+
+
+def test_a_tick_keeps_its_workers_job_alive_and_leaves_other_workers_jobs_alone(
+    settings: Settings, redis_client: redis.Redis, worker: subprocess.Popen
+) -> None:
+    store, sidecar, job_id, started = _watched_job(settings, redis_client, worker)
+    other = _running_job(store, settings, "elsewhere:2", at=started)
+    # When the sidecar ticks ten seconds later, within the time limit
+    assert sidecar.tick(at=started + 10) is True
+    # Then its worker is live, its job's heartbeat moved on, and the other worker's did not
+    assert store.get(job_id).heartbeat_at == pytest.approx(started + 10)
+    assert store.get(other).heartbeat_at == pytest.approx(started)
+    assert store.get(job_id).status.value == "processing"
+    assert worker.poll() is None
