@@ -166,4 +166,6 @@ def main(argv: list[str] | None = None) -> int:
             for s in report["structures"]
         )
         print(f"{args.out}: {names} in {report['total_seconds']:.1f} s")
+    for note in report["notes"]:
+        print(f"note: {note}", file=sys.stderr)
     return 0

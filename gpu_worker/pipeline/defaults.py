@@ -18,6 +18,10 @@ DEFAULT_MIN_NEIGHBOUR_CORRELATION = 0.5
 DEFAULT_MIN_BRAIN_ML = 250.0
 #: Largest brain taken as a brain, in mL (adult intracranial volumes stay below about 2,000).
 DEFAULT_MAX_BRAIN_ML = 3000.0
+#: White matter's share of grey + white matter outside which the tissue classes are flagged as
+#: unreliable in the report (unitless). T1-weighted adult scans give 0.35-0.50 (0.42 on MNI152
+#: and on the real 2 mm T1 of ../shared/data); a FLAIR gave 0.10, a 3.4 mm ASL series 0.85.
+DEFAULT_WHITE_MATTER_SHARE_RANGE = (0.25, 0.60)
 
 # --- DICOM zip archives --------------------------------------------------------------------------
 #: Most bytes a DICOM zip may expand to, in bytes (4 GiB).

@@ -12,6 +12,7 @@ from gpu_worker.pipeline.defaults import (
     DEFAULT_MAX_BRAIN_ML,
     DEFAULT_MIN_BRAIN_ML,
     DEFAULT_MIN_COMPONENT_ML,
+    DEFAULT_WHITE_MATTER_SHARE_RANGE,
 )
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.masks import bounding_box, fill_holes, largest_component
@@ -82,15 +83,36 @@ def check_brain_volume(volume_ml: float) -> None:
         )
 
 
+def tissue_notes(labels: np.ndarray) -> tuple[str, ...]:
+    """A warning when grey and white matter are in proportions no adult T1 scan shows (a FLAIR
+    or T2 scan, very coarse voxels): the brain surface is still right, the white matter not."""
+    counts = np.bincount(labels.ravel(), minlength=max(GREY_MATTER, WHITE_MATTER) + 1)
+    tissue = int(counts[GREY_MATTER]) + int(counts[WHITE_MATTER])
+    if tissue == 0:
+        return ()
+    share = counts[WHITE_MATTER] / tissue
+    low, high = DEFAULT_WHITE_MATTER_SHARE_RANGE
+    if low <= share <= high:
+        return ()
+    return (
+        f"Grey and white matter could not be told apart reliably: white matter came out as "
+        f"{share:.0%} of the brain tissue, where adult T1-weighted scans give 35-50%. The brain "
+        "surface is not affected; the white-matter mesh may be wrong. Separating them needs a "
+        "T1-weighted scan with voxels of about 1 mm.",
+    )
+
+
 def postprocess(
     seg: Segmentation, min_component_ml: float = DEFAULT_MIN_COMPONENT_ML
 ) -> Segmentation:
     """Clean ``seg``'s label map the way its bundle asks."""
     report_step(_STEP, 0.0)
+    notes: tuple[str, ...] = ()
     if seg.postprocess == "brain_tissue":
         labels = clean_brain_tissue(seg.labels, seg.voxel_ml, min_component_ml)
         check_brain_volume(float(np.count_nonzero(labels)) * seg.voxel_ml)
+        notes = tissue_notes(labels)
     else:
         labels = clean_per_label(seg.labels)
     report_step(_STEP, 1.0)
-    return replace(seg, labels=labels)
+    return replace(seg, labels=labels, notes=seg.notes + notes)

@@ -92,7 +92,7 @@ def build_report(
         "schema": REPORT_SCHEMA,
         "input": dict(scan.info),
         "input_voxels": int(scan.info["voxels"]),
-        "notes": list(scan.info.get("notes", [])),
+        "notes": [*scan.info.get("notes", []), *seg.notes],
         "model": model,
         "device": _device_report(device),
         "work_grid": {

@@ -28,6 +28,8 @@ class Segmentation:
     inference_seconds: float = 0.0  #: time inside the segmenter (networks and tissue model)
     #: the segmenter's own breakdown of that time, e.g. networks vs tissue model
     inference_parts: dict[str, float] = field(default_factory=dict)
+    #: remarks for the person who uploaded the scan (report.json "notes", shown on the page)
+    notes: tuple[str, ...] = ()
 
     @property
     def voxel_ml(self) -> float:

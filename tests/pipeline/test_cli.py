@@ -8,6 +8,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
+
 from gpu_worker.pipeline.cli import EXIT_BAD_INPUT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,9 +28,14 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_a_scan_becomes_meshes_a_zip_and_a_summary(brain_2mm: Path, tmp_path: Path) -> None:
+    # Given a 4D series of two volumes of a real brain
+    image = nib.load(str(brain_2mm))
+    series = np.stack([np.asarray(image.dataobj)] * 2, axis=-1)
+    scan = tmp_path / "series.nii.gz"
+    nib.save(nib.Nifti1Image(series, image.affine), str(scan))
     out = tmp_path / "out"
     done = cli(
-        str(brain_2mm),
+        str(scan),
         "--out", str(out),
         "--formats", "stl,glb",
         "--target-triangles", "8000",
@@ -43,6 +51,7 @@ def test_a_scan_becomes_meshes_a_zip_and_a_summary(brain_2mm: Path, tmp_path: Pa
     for step in ("Loading scan", "Segmenting", "Generating meshes", "Packaging"):
         assert step in done.stderr
     assert "100.0%" in done.stderr
+    assert "note: 4D input with 2 volumes: only the first volume was used." in done.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["options"]["smoothing_iterations"] == 5
     assert [s["name"] for s in report["structures"]] == ["brain", "white_matter"]

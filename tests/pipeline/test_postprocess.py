@@ -33,6 +33,10 @@ def tissue_map() -> np.ndarray:
 
 
 def run(labels: np.ndarray) -> np.ndarray:
+    return run_seg(labels).labels
+
+
+def run_seg(labels: np.ndarray) -> Segmentation:
     seg = Segmentation(
         labels=labels,
         affine=np.eye(4),
@@ -40,7 +44,7 @@ def run(labels: np.ndarray) -> np.ndarray:
         structures=(StructureSpec("brain", (2, 3, 4)),),
         postprocess="brain_tissue",
     )
-    return postprocess(seg).labels
+    return postprocess(seg)
 
 
 def test_stray_islands_are_removed_and_pockets_filled() -> None:
@@ -79,3 +83,20 @@ def test_per_label_cleanup_keeps_each_labels_largest_piece() -> None:
     out = clean_per_label(labels)
     assert np.count_nonzero(out == 1) == 1000
     assert np.count_nonzero(out == 2) == 8 * 10 * 10
+
+
+def test_usual_grey_white_proportions_raise_no_note() -> None:
+    assert run_seg(tissue_map()).notes == ()  # white matter is about half of the tissue
+
+
+def test_implausibly_little_white_matter_is_flagged_for_the_user() -> None:
+    # Given a brain whose "white matter" is a small core, as a FLAIR scan gives
+    shape, c = (120, 120, 120), (60, 60, 60)
+    labels = np.zeros(shape, np.uint8)
+    labels[ball(shape, c, 50)] = CSF
+    labels[ball(shape, c, 47)] = GREY_MATTER
+    labels[ball(shape, c, 20)] = WHITE_MATTER
+    # Then the cleaned-up segmentation carries a note saying the white matter is unreliable
+    (note,) = run_seg(labels).notes
+    assert "white matter came out as 8% of the brain tissue" in note
+    assert "T1-weighted" in note

@@ -52,3 +52,4 @@ def test_volumes_are_adult_and_meshes_printable(full_run) -> None:
     assert brain["hull_area_ratio"] >= 1.8
     assert report["input"]["voxels"] == 197 * 233 * 189
     assert report["work_grid"]["voxel_size_mm"] == [1.0, 1.0, 1.0]
+    assert report["notes"] == []  # a 1 mm T1: nothing to warn about

@@ -14,6 +14,7 @@ from gpu_worker.progress import Cancelled, reporting_to
 from mrimesh.config import Settings
 from mrimesh.contract import STEP_NAMES, Step
 from tests.pipeline.conftest import PHI, Run
+from tests.support.data import shared_file
 
 MESH_FORMATS = ("stl", "obj", "ply", "glb")
 
@@ -138,3 +139,17 @@ def test_unknown_structure_is_refused_before_segmenting(
     options = PipelineOptions(structures=("cortex",), work_spacing_mm=2.0)
     with pytest.raises(ValueError, match="cortex"):
         run_pipeline(brain_2mm, tmp_path / "out", options, cpu_settings)
+
+
+def test_a_flair_scan_gets_meshes_and_a_note_that_its_white_matter_is_unreliable(
+    tmp_path: Path, cpu_settings: Settings
+) -> None:
+    # Given a real FLAIR scan (not the T1 the tissue model is made for)
+    flair = shared_file("FLAIR.nii.gz")
+    options = PipelineOptions(work_spacing_mm=2.0, target_triangles=5000, formats=("stl",))
+    # When it is processed
+    report = run_pipeline(flair, tmp_path / "out", options, cpu_settings)
+    # Then the brain is meshed as usual, and the report (which the page shows) says why the
+    # white-matter mesh is not to be trusted
+    assert report["structures"][0]["name"] == "brain" and report["structures"][0]["watertight"]
+    assert any("white matter" in n and "T1-weighted" in n for n in report["notes"])

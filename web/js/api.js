@@ -69,6 +69,21 @@ function errorFromBody(status, bodyText) {
 }
 
 /**
+ * Send a request with the page's defaults (no cache, same-origin credentials).
+ * @param {string} url relative URL
+ * @param {RequestInit} [init] fetch options
+ * @returns {Promise<Response>} the response, whatever its status
+ * @throws {ApiError} when the server cannot be reached
+ */
+async function send(url, init = {}) {
+  try {
+    return await fetch(url, { cache: 'no-store', credentials: 'same-origin', ...init });
+  } catch {
+    throw new ApiError(FALLBACK_MESSAGES[0]);
+  }
+}
+
+/**
  * Send a request and parse its JSON answer.
  * @param {string} url relative URL
  * @param {RequestInit} [init] fetch options
@@ -76,17 +91,10 @@ function errorFromBody(status, bodyText) {
  * @throws {ApiError}
  */
 async function requestJson(url, init = {}) {
-  let response;
-  try {
-    response = await fetch(url, {
-      cache: 'no-store',
-      credentials: 'same-origin',
-      ...init,
-      headers: { Accept: 'application/json', ...(init.headers || {}) },
-    });
-  } catch {
-    throw new ApiError(FALLBACK_MESSAGES[0]);
-  }
+  const response = await send(url, {
+    ...init,
+    headers: { Accept: 'application/json', ...(init.headers || {}) },
+  });
   const text = await response.text().catch(() => '');
   if (!response.ok) {
     throw errorFromBody(response.status, text);
@@ -188,16 +196,7 @@ export function cancelJob(jobId) {
  * @throws {ApiError} `jobGone` for 404/410, status 409 while the job is not finished
  */
 export async function checkDownload(jobId) {
-  let response;
-  try {
-    response = await fetch(downloadUrl(jobId), {
-      method: 'HEAD',
-      cache: 'no-store',
-      credentials: 'same-origin',
-    });
-  } catch {
-    throw new ApiError(FALLBACK_MESSAGES[0]);
-  }
+  const response = await send(downloadUrl(jobId), { method: 'HEAD' });
   if (!response.ok) {
     throw errorFromBody(response.status, '');
   }
