@@ -50,6 +50,15 @@ def test_bigger_inputs_take_proportionally_longer() -> None:
     assert model.total_estimate(1_000_000) == pytest.approx(7.0, rel=0.01)
 
 
+def test_with_one_job_of_history_a_different_size_is_not_timed_in_proportion() -> None:
+    # Given one finished 2 mm head (0.7 M voxels, 6 s) and no spread of sizes to fit
+    model = TimingModel([_timing(6.0 / 7, 700_000)])
+    # then a 1 mm scan of 8.7 M voxels (measured: about as long) is not expected to take 12×
+    assert 6.0 < model.total_estimate(8_700_000) < 1.7 * 6.0
+    # nor a 0.1 M voxel series a seventh of the time
+    assert 0.6 * 6.0 < model.total_estimate(100_000) < 6.0
+
+
 def test_a_slow_running_job_stretches_its_own_estimate() -> None:
     estimates = dict.fromkeys(STEP_NAMES, 1.0)
     # the first two steps took twice as long as expected
