@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 import redis
@@ -22,7 +23,11 @@ _DEFAULT_CODES = {
     429: "rate_limited",
     500: "internal_error",
     503: "unavailable",
+    507: "insufficient_storage",
 }
+
+#: OSError numbers that mean the data disk is full, not that the request was wrong.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 _FRIENDLY_MESSAGES = {
     404: "Not found.",
@@ -77,6 +82,19 @@ def init_app(app: Flask) -> None:
         )
         response.status_code = 503
         response.headers["Retry-After"] = "10"
+        return response
+
+    @app.errorhandler(OSError)
+    def disk_error(e: OSError) -> ResponseReturnValue:
+        if e.errno not in _DISK_FULL:
+            return internal_error(e)
+        logger.error("the data disk is full: %s", e)
+        response = jsonify(
+            error="The server has no room for this upload right now; please try again later.",
+            code="insufficient_storage",
+        )
+        response.status_code = 507
+        response.headers["Retry-After"] = "60"
         return response
 
     @app.errorhandler(Exception)

@@ -156,3 +156,24 @@ def test_nifti_header_without_magic_is_not_an_image(client) -> None:
     response = _post(client, raw, "scan.nii")
     assert response.status_code == 422
     assert response.get_json()["code"] == "invalid_image"
+
+
+def test_a_full_disk_gets_a_clear_507_and_leaves_no_job(
+    client, settings, brain_2mm, redis_client, monkeypatch
+) -> None:
+    # Given a data disk with no space left (/dev/full fails every write with ENOSPC)
+    monkeypatch.setattr(
+        "api.upload_stream.StreamingUploadRequest._get_file_stream",
+        lambda *args, **kwargs: open("/dev/full", "wb+"),  # noqa: SIM115 - werkzeug closes it
+    )
+    # When a scan is uploaded
+    response = _post(client, brain_2mm.read_bytes(), "scan.nii.gz")
+    # Then the answer says so in JSON, asks to retry later, and nothing of the job remains
+    assert response.status_code == 507
+    assert response.get_json()["code"] == "insufficient_storage"
+    assert "try again later" in response.get_json()["error"]
+    assert int(response.headers["Retry-After"]) >= 60  # flask-limiter may lengthen it
+    assert _job_folders(settings) == []
+    assert redis_client.zcard(Keys(settings.key_prefix).waiting) == 0
+    # and the service keeps serving
+    assert client.get("/healthz").status_code == 200
