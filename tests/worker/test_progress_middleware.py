@@ -192,6 +192,25 @@ def test_transient_errors_are_retried_then_fail_with_the_count(
     assert "CUDA error" in status["error"]
 
 
+def test_a_full_disk_fails_the_job_with_a_plain_reason_after_its_retries(
+    client, brain_2mm, run_worker
+) -> None:
+    def body(job_id: str) -> None:
+        report_step("Exporting", 0.0)
+        with open("/dev/full", "wb") as out:  # every write fails with ENOSPC
+            out.write(b"mesh" * 4096)
+
+    run_worker(body)
+    job_id = _upload(client, brain_2mm)
+    status = _wait(client, job_id, lambda b: b["status"] == "failed")
+    assert status["attempt"] == 3
+    assert status["error_code"] == "insufficient_storage"
+    assert status["error"] == (
+        "Processing failed 3 times; last error: the server ran out of disk space while writing "
+        "the results."
+    )
+
+
 def test_cancel_stops_a_running_job_at_the_next_step(
     client, brain_2mm, run_worker, settings
 ) -> None:
