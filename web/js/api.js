@@ -6,12 +6,15 @@
  * message and machine-readable code (`{"error": "...", "code": "..."}`).
  */
 
+/** What to say when the server no longer knows a job. */
+export const GONE_MESSAGE = 'This job has expired or was not found.';
+
 /** Messages for failures where the server sent no JSON error of its own. */
 const FALLBACK_MESSAGES = {
   0: 'Could not reach the server. Check your connection and try again.',
-  404: 'This job has expired or was not found.',
+  404: GONE_MESSAGE,
   409: 'The job is not finished yet.',
-  410: 'This job has expired or was not found.',
+  410: GONE_MESSAGE,
   413: 'The file is too large for this server.',
   429: 'Too many requests right now. Please wait a minute and try again.',
   502: 'The server is not answering right now. Please try again shortly.',

@@ -1,17 +1,15 @@
 /**
  * What the page says about a job, worked out from a `/status` body.
  *
- * Pure: no DOM, no clock, no requests. app.js feeds it server answers and hands the
- * result to view.js, which only draws it.
+ * Pure: no DOM, no clock, no requests (from api.js it takes only the wording for a gone job).
+ * app.js feeds it server answers and hands the result to view.js, which only draws it.
  */
 
+import { GONE_MESSAGE } from './api.js';
 import { formatCount, formatElapsed, formatQueuePosition, formatVolume } from './format.js';
 
 /** Statuses after which a job never changes again (except to expire). */
 export const TERMINAL_STATUSES = new Set(['completed', 'failed', 'expired', 'cancelled']);
-
-/** What to say when the server no longer knows a job. */
-export const GONE_MESSAGE = 'This job has expired or was not found.';
 
 /**
  * @typedef {object} StructureRow
