@@ -51,9 +51,12 @@ def abort(status: int, message: str, code: str | None = None) -> None:
     raise ApiError(status, message, code)
 
 
-def error_response(status: int, message: str, code: str) -> ResponseReturnValue:
-    """A JSON error response."""
-    return jsonify(error=message, code=code), status
+def error_response(
+    status: int, message: str, code: str, retry_after: int | None = None
+) -> ResponseReturnValue:
+    """A JSON error response; ``retry_after`` (seconds) for a condition that will pass."""
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    return jsonify(error=message, code=code), status, headers
 
 
 def init_app(app: Flask) -> None:
@@ -76,26 +79,24 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(redis.exceptions.RedisError)
     def redis_down(e: redis.exceptions.RedisError) -> ResponseReturnValue:
         logger.warning("Redis unavailable: %s", e)
-        response = jsonify(
-            error="The job service is temporarily unavailable; please try again in a minute.",
-            code="unavailable",
+        return error_response(
+            503,
+            "The job service is temporarily unavailable; please try again in a minute.",
+            "unavailable",
+            retry_after=10,
         )
-        response.status_code = 503
-        response.headers["Retry-After"] = "10"
-        return response
 
     @app.errorhandler(OSError)
     def disk_error(e: OSError) -> ResponseReturnValue:
         if e.errno not in _DISK_FULL:
             return internal_error(e)
         logger.error("the data disk is full: %s", e)
-        response = jsonify(
-            error="The server has no room for this upload right now; please try again later.",
-            code="insufficient_storage",
+        return error_response(
+            507,
+            "The server has no room for this upload right now; please try again later.",
+            "insufficient_storage",
+            retry_after=60,
         )
-        response.status_code = 507
-        response.headers["Retry-After"] = "60"
-        return response
 
     @app.errorhandler(Exception)
     def internal_error(e: Exception) -> ResponseReturnValue:
