@@ -38,6 +38,12 @@ class RedisStatsCollector(Collector):
         yield CounterMetricFamily(
             "mrimesh_jobs_created", "Jobs accepted.", value=snap["total_jobs"]
         )
+        failed = CounterMetricFamily(
+            "mrimesh_jobs_failed", "Jobs that failed, by error code.", labels=["code"]
+        )
+        for code, count in snap["failed_jobs_by_code"].items():
+            failed.add_metric([code], count)
+        yield failed
         current = GaugeMetricFamily("mrimesh_jobs", "Jobs by current state.", labels=["status"])
         current.add_metric(["queued"], snap["queued_jobs"])
         current.add_metric(["processing"], snap["processing_jobs"])

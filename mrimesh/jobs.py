@@ -322,6 +322,7 @@ class JobStore:
             pipe.zrem(self.keys.active, job_id)
             pipe.zrem(self.keys.waiting, job_id)
             pipe.hincrby(self.keys.stats, "failed_jobs", 1)
+            pipe.hincrby(self.keys.stats_failures, code, 1)
 
         return self._transition(job_id, {JobStatus.QUEUED, JobStatus.PROCESSING}, fail)
 

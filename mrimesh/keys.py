@@ -13,6 +13,7 @@ key                             type    what it holds
 ``{p}:workers``                 zset    worker ids, scored by last heartbeat (epoch s)
 ``{p}:stats``                   hash    lifetime counters: total, completed, failed, expired, ...
 ``{p}:stats:daily``             hash    uploads per UTC day, ``YYYY-MM-DD`` -> count
+``{p}:stats:failures``          hash    failed jobs per error code (``no_brain`` -> count, ...)
 ``{p}:timings:jobs``            list    JSON timing records of the last N completed jobs
 ``{p}:timings:queue_wait``      list    time (s) the last N jobs waited before starting
 ``{p}:hist:{name}``             hash    cluster-wide Prometheus histogram buckets, sum, count
@@ -70,6 +71,11 @@ class Keys:
     def stats(self) -> str:
         """Hash of lifetime counters."""
         return f"{self.prefix}:stats"
+
+    @property
+    def stats_failures(self) -> str:
+        """Hash of failed jobs per error code."""
+        return f"{self.prefix}:stats:failures"
 
     @property
     def stats_daily(self) -> str:

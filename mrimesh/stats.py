@@ -46,8 +46,9 @@ class StatsReader:
         pipe.lrange(self.keys.timings_jobs, 0, window)
         pipe.lrange(self.keys.timings_queue_wait, 0, window)
         pipe.hgetall(self.keys.stats_daily)
+        pipe.hgetall(self.keys.stats_failures)
         pipe.zcount(self.keys.workers, self.workers.live_cutoff(at), "+inf")
-        counters, queued, processing, timings, waits, daily, live = pipe.execute()
+        counters, queued, processing, timings, waits, daily, failures, live = pipe.execute()
         counts = {as_text(k): as_text(v) for k, v in counters.items()}
         history = parse_history(timings)
         durations = [h.total_seconds for h in history]
@@ -74,6 +75,9 @@ class StatsReader:
                 ),
                 "timing_window_jobs": len(durations),
                 "average_step_seconds": per_step,
+                "failed_jobs_by_code": dict(
+                    sorted((as_text(k), int(as_text(v))) for k, v in failures.items())
+                ),
                 "live_workers": int(live),
                 "files_per_day": dict(
                     sorted((as_text(k), int(as_text(v))) for k, v in daily.items())

@@ -170,7 +170,12 @@ def test_bad_input_fails_at_once_with_its_reason(client, brain_2mm, run_worker) 
     assert status["error_code"] == "not_a_brain"
     time.sleep(0.3)
     assert calls == [job_id]  # never retried
-    assert client.get("/stats").get_json()["failed_jobs"] == 1
+    stats = client.get("/stats").get_json()
+    assert stats["failed_jobs"] == 1
+    # operators see why jobs fail, in /stats and in the Prometheus scrape
+    assert stats["failed_jobs_by_code"] == {"not_a_brain": 1}
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'mrimesh_jobs_failed_total{code="not_a_brain"} 1.0' in metrics
 
 
 def test_transient_errors_are_retried_then_fail_with_the_count(
@@ -205,6 +210,7 @@ def test_a_full_disk_fails_the_job_with_a_plain_reason_after_its_retries(
     status = _wait(client, job_id, lambda b: b["status"] == "failed")
     assert status["attempt"] == 3
     assert status["error_code"] == "insufficient_storage"
+    assert client.get("/stats").get_json()["failed_jobs_by_code"] == {"insufficient_storage": 1}
     assert status["error"] == (
         "Processing failed 3 times; last error: the server ran out of disk space while writing "
         "the results."
