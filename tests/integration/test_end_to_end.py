@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import struct
@@ -10,6 +11,12 @@ import zipfile
 import pytest
 
 from tests.support.data import shared_file
+from tests.support.dicom_series import (
+    PATIENT_BIRTH_DATE,
+    PATIENT_ID,
+    PATIENT_NAME,
+    dicom_cd_zip,
+)
 from tests.support.service import ServiceStack
 
 pytestmark = pytest.mark.integration
@@ -56,7 +63,34 @@ def test_brain_scan_becomes_downloadable_meshes(live_service: ServiceStack, brai
     assert stats["average_processing_time_seconds"] > 0
 
 
-def test_dicom_zip_from_a_hospital_cd_is_accepted(live_service: ServiceStack, tmp_path) -> None:
+def test_a_hospital_cd_zip_becomes_meshes_and_leaks_no_patient_details(
+    live_service: ServiceStack, tmp_path, brain_2mm
+) -> None:
+    # Given a zipped DICOMDIR file set, as copied off a hospital CD: a real brain as an axial
+    # series of 95 slices, a localizer, and the patient's name, ID and birth date in every header
+    cd = dicom_cd_zip(brain_2mm, tmp_path / "cd.zip")
+    response = live_service.upload(cd)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    # When the worker has processed it
+    status = live_service.wait_for_status(job_id, {"completed", "failed"}, timeout=300)
+    # Then the brain series was chosen over the localizer and meshed
+    assert status["status"] == "completed", status
+    series = status["result"]["input"]["series"]
+    assert (series["series_number"], series["description"]) == (3, "t1_mprage_3d")
+    brain = status["result"]["structures"][0]
+    assert brain["name"] == "brain" and 900 <= brain["volume_ml"] <= 2000
+    # and no patient detail is in the status or in any file of the download
+    archive = zipfile.ZipFile(io.BytesIO(live_service.get(f"download/{job_id}").content))
+    texts = [json.dumps(status).encode()] + [archive.read(n) for n in archive.namelist()]
+    texts += [gzip.decompress(archive.read("segmentation.nii.gz"))]
+    for secret in (PATIENT_NAME, "Doe", "Jane", PATIENT_ID, PATIENT_BIRTH_DATE, "Elsewhere"):
+        assert not any(secret.encode() in text for text in texts), secret
+
+
+def test_three_real_dicom_slices_fail_as_too_thin_with_a_reason(
+    live_service: ServiceStack, tmp_path
+) -> None:
     series = shared_file("dicom_series")
     archive = tmp_path / "cd.zip"
     with zipfile.ZipFile(archive, "w") as z:
@@ -65,10 +99,9 @@ def test_dicom_zip_from_a_hospital_cd_is_accepted(live_service: ServiceStack, tm
     response = live_service.upload(archive)
     assert response.status_code == 202, response.text
     status = live_service.wait_for_status(response.json()["job_id"], {"completed", "failed"})
-    # Three slices are too thin for a brain: the job must say so clearly rather than crash.
-    assert status["status"] in {"completed", "failed"}
-    if status["status"] == "failed":
-        assert status["error"] and len(status["error"]) > 10
+    assert status["status"] == "failed"
+    assert status["error_code"] == "image_too_small"
+    assert "512×512×3" in status["error"]
 
 
 def test_a_non_image_fails_with_a_reason_and_the_service_keeps_serving(

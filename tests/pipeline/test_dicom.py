@@ -14,6 +14,7 @@ from gpu_worker.pipeline import InputError
 from gpu_worker.pipeline.dicom import choose_series, convert_dicom_zip, dcm2niix_binary
 from gpu_worker.pipeline.load import load_scan
 from tests.support.data import shared_file
+from tests.support.dicom_series import dicom_cd_zip
 
 
 @pytest.fixture
@@ -58,6 +59,25 @@ def test_three_slices_convert_but_are_refused_as_too_thin_to_be_a_brain(
     assert caught.value.code == "image_too_small"
     assert "512×512×3" in caught.value.message
     # and no DICOM or converted file is left in the job's folder
+    assert list(job.iterdir()) == []
+
+
+def test_a_hospital_cd_zip_gives_back_the_same_volume_in_world_space(
+    brain_2mm: Path, tmp_path: Path
+) -> None:
+    # Given a real brain written as a DICOMDIR file set (axial slices in LPS, a localizer)
+    cd = dicom_cd_zip(brain_2mm, tmp_path / "cd.zip")
+    # When it is loaded
+    job = tmp_path / "job"
+    scan = load_scan(cd, workdir=job)
+    # Then the brain series was chosen and is voxel for voxel the volume it was made from,
+    # at the same place in world space
+    source = nib.load(str(brain_2mm))
+    assert scan.info["series"]["series_number"] == 3
+    assert scan.info["series"]["series_converted"] == 2
+    np.testing.assert_array_equal(scan.data, np.asarray(source.dataobj, dtype=np.float32))
+    np.testing.assert_allclose(scan.affine, source.affine, atol=1e-3)
+    # and neither the DICOM files nor the converted copy stay in the job's folder
     assert list(job.iterdir()) == []
 
 
