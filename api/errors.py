@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 
 import redis
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
+
+from mrimesh.paths import is_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +26,6 @@ _DEFAULT_CODES = {
     503: "unavailable",
     507: "insufficient_storage",
 }
-
-#: OSError numbers that mean the data disk is full, not that the request was wrong.
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 _FRIENDLY_MESSAGES = {
     404: "Not found.",
@@ -88,7 +86,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(OSError)
     def disk_error(e: OSError) -> ResponseReturnValue:
-        if e.errno not in _DISK_FULL:
+        if not is_disk_full(e):
             return internal_error(e)
         logger.error("the data disk is full: %s", e)
         return error_response(

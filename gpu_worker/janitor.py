@@ -22,7 +22,7 @@ from mrimesh.contract import JobStatus
 from mrimesh.enqueue import enqueue_job
 from mrimesh.jobs import JobStore
 from mrimesh.paths import JobPaths, is_job_id
-from mrimesh.redis_client import connect
+from mrimesh.redis_client import as_text, connect
 from mrimesh.timefmt import now
 from mrimesh.workers import WorkerRegistry
 
@@ -72,7 +72,7 @@ class Janitor:
         cutoff = at - self.settings.worker_timeout_seconds
         count = 0
         for raw_id in self.client.zrange(self.jobs.keys.active, 0, -1):
-            job_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+            job_id = as_text(raw_id)
             record = self.jobs.get(job_id)
             if record is None or record.status is not JobStatus.PROCESSING:
                 self.client.zrem(self.jobs.keys.active, job_id)

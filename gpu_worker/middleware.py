@@ -18,7 +18,6 @@ A failure inside any hook is logged and never fails the job.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import socket
@@ -39,7 +38,7 @@ from mrimesh.config import Settings
 from mrimesh.contract import ACTOR_NAME, PRIOR_STEP_WEIGHTS, STEP_NAMES, JobStatus
 from mrimesh.eta import progress_percent
 from mrimesh.jobs import JobStore
-from mrimesh.paths import JobPaths
+from mrimesh.paths import JobPaths, is_disk_full
 from mrimesh.stats import StatsReader
 from mrimesh.timefmt import now
 from mrimesh.workers import WorkerRegistry
@@ -224,7 +223,7 @@ class JobProgress(Middleware):
             self.jobs.mark_failed(
                 job_id,
                 error=f"Processing failed {attempt} times; last error: {reason}",
-                code="insufficient_storage" if _disk_full(exception) else "processing_error",
+                code="insufficient_storage" if is_disk_full(exception) else "processing_error",
             )
             paths.remove()
             logger.warning("job %s failed for good: %s", job_id, reason)
@@ -258,12 +257,8 @@ class JobProgress(Middleware):
             raise Cancelled(f"job {running.job_id} is {status.value if status else 'gone'}")
 
 
-def _disk_full(exception: BaseException) -> bool:
-    return isinstance(exception, OSError) and exception.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
 def _reason(exception: BaseException) -> str:
-    if _disk_full(exception):  # the OSError's text would show a server path, not help the user
+    if is_disk_full(exception):  # the OSError's text would show a server path, not help the user
         return "the server ran out of disk space while writing the results."
     text = str(exception).strip() or type(exception).__name__
     return text if len(text) <= 500 else text[:497] + "..."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import shutil
 import uuid
@@ -19,6 +20,11 @@ def new_job_id() -> str:
 def is_job_id(text: str) -> bool:
     """True when ``text`` is a lowercase UUID4, the only shape of job id we issue."""
     return bool(_UUID4.match(text))
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True when ``error`` says the data disk (or the user's quota on it) is full."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import redis
 
 from mrimesh.config import Settings
 from mrimesh.keys import Keys
+from mrimesh.redis_client import as_text
 from mrimesh.timefmt import now as _now
 
 
@@ -27,18 +28,12 @@ class WorkerRegistry:
 
     def live_ids(self, at: float | None = None) -> list[str]:
         """Workers heard from within the timeout."""
-        return [
-            i.decode() if isinstance(i, bytes) else i
-            for i in self.client.zrangebyscore(self.keys.workers, self.live_cutoff(at), "+inf")
-        ]
+        ids = self.client.zrangebyscore(self.keys.workers, self.live_cutoff(at), "+inf")
+        return [as_text(i) for i in ids]
 
     def live_cutoff(self, at: float | None = None) -> float:
         """Heartbeat score below which a worker counts as gone (for ZCOUNT in a pipeline)."""
         return (_now() if at is None else at) - self.settings.worker_timeout_seconds
-
-    def live_count(self, at: float | None = None) -> int:
-        """How many workers are alive."""
-        return int(self.client.zcount(self.keys.workers, self.live_cutoff(at), "+inf"))
 
     def prune(self, at: float | None = None) -> int:
         """Forget workers silent for ten timeouts; returns how many were dropped."""

@@ -83,10 +83,10 @@ def check_brain_volume(volume_ml: float) -> None:
         )
 
 
-def tissue_notes(labels: np.ndarray) -> tuple[str, ...]:
-    """A warning when grey and white matter are in proportions no adult T1 scan shows (a FLAIR
-    or T2 scan, very coarse voxels): the brain surface is still right, the white matter not."""
-    counts = np.bincount(labels.ravel(), minlength=max(GREY_MATTER, WHITE_MATTER) + 1)
+def tissue_notes(counts: np.ndarray) -> tuple[str, ...]:
+    """A warning when grey and white matter (voxel ``counts`` per label) are in proportions no
+    adult T1 scan shows (a FLAIR or T2 scan, very coarse voxels): the brain surface is still
+    right, the white matter not."""
     tissue = int(counts[GREY_MATTER]) + int(counts[WHITE_MATTER])
     if tissue == 0:
         return ()
@@ -110,8 +110,9 @@ def postprocess(
     notes: tuple[str, ...] = ()
     if seg.postprocess == "brain_tissue":
         labels = clean_brain_tissue(seg.labels, seg.voxel_ml, min_component_ml)
-        check_brain_volume(float(np.count_nonzero(labels)) * seg.voxel_ml)
-        notes = tissue_notes(labels)
+        counts = np.bincount(labels.ravel(), minlength=VENTRICLES + 1)
+        check_brain_volume(float(counts[1:].sum()) * seg.voxel_ml)
+        notes = tissue_notes(counts)
     else:
         labels = clean_per_label(seg.labels)
     report_step(_STEP, 1.0)

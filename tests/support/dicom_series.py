@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from pydicom.dataset import FileMetaDataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.fileset import FileSet
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
@@ -31,9 +31,8 @@ def _slice(
     position: tuple[float, float, float],
     orientation: tuple[float, ...],
     spacing: float,
-) -> FileMetaDataset:
-    from pydicom.dataset import Dataset
-
+) -> Dataset:
+    """One slice as a DICOM dataset, file meta included."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()
