@@ -1,0 +1,161 @@
+"""Where a job's files are kept between processes: one interface, chosen by configuration.
+
+Every process that stores or reads a job's files (the API's upload and download, the worker,
+the lifecycle's clean-up) goes through :class:`JobStorage`. Objects are named by the job id and
+one of the fixed names below, never by user text. Back ends:
+
+* :class:`LocalStorage` (default): ``<MRIMESH_DATA_DIR>/jobs/<job_id>/<name>``; for one host,
+  or hosts that share a POSIX file system (NFS).
+* ``MRIMESH_STORAGE=s3``: an S3-compatible bucket (:mod:`mrimesh.storage_s3`), for hosts that
+  share nothing but Redis and the bucket.
+
+Each worker keeps its own local scratch (``<MRIMESH_DATA_DIR>/scratch/<job_id>/``), which is
+never shared.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from mrimesh.config import Settings
+from mrimesh.paths import is_job_id
+
+#: Object name of the result zip.
+RESULT_ZIP = "result.zip"
+#: Prefix of the upload's object name; the suffix is one of the accepted input suffixes.
+INPUT_PREFIX = "input/upload"
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)*$")
+
+
+class StorageError(Exception):
+    """The store could not be reached or refused the operation (transient for the caller)."""
+
+
+class ObjectMissing(StorageError):  # noqa: N818 - reads as the condition
+    """The named object does not exist (any more)."""
+
+
+def check_name(job_id: str, name: str) -> None:
+    """Refuse a job id or object name that is not one we build ourselves."""
+    if not is_job_id(job_id):
+        raise ValueError(f"not a job id: {job_id!r}")
+    if not _NAME.match(name) or ".." in name:
+        raise ValueError(f"not an object name: {name!r}")
+
+
+def input_name(suffix: str) -> str:
+    """Object name of the upload with an accepted ``suffix`` such as ``.nii.gz``."""
+    return f"{INPUT_PREFIX}{suffix}"
+
+
+@dataclass(frozen=True)
+class DownloadLink:
+    """Where a browser fetches an object: a URL, or ``None`` to stream it through the API."""
+
+    url: str
+
+
+class JobStorage(Protocol):
+    """The operations every back end offers, all keyed by ``(job_id, name)``."""
+
+    def put(self, job_id: str, name: str, source: Path) -> None:
+        """Store ``source`` as the object; it becomes visible whole or not at all."""
+
+    def fetch(self, job_id: str, name: str, destination: Path) -> None:
+        """Copy the object to ``destination``; raises :class:`ObjectMissing`."""
+
+    def exists(self, job_id: str, name: str) -> bool:
+        """True when the object exists."""
+
+    def names(self, job_id: str) -> list[str]:
+        """Names of the job's objects, sorted."""
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete every object of the job (idempotent)."""
+
+    def local_path(self, job_id: str, name: str) -> Path | None:
+        """A path the API may stream from, when the back end keeps files on this host."""
+
+    def link(
+        self, job_id: str, name: str, *, filename: str, content_type: str
+    ) -> DownloadLink | None:
+        """A short-lived link for browsers; ``None`` when the API must stream the bytes."""
+
+
+class LocalStorage:
+    """Objects as files under ``<jobs_dir>/<job_id>/``; atomic by rename."""
+
+    def __init__(self, jobs_dir: Path):
+        self.jobs_dir = Path(jobs_dir)
+
+    def path(self, job_id: str, name: str) -> Path:
+        """The file that holds the object."""
+        check_name(job_id, name)
+        return self.jobs_dir / job_id / name
+
+    def put(self, job_id: str, name: str, source: Path) -> None:
+        """Hard-link (or copy) ``source`` next to the object, then rename it into place."""
+        target = self.path(job_id, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.part")
+        partial.unlink(missing_ok=True)
+        try:
+            os.link(source, partial)
+        except OSError:
+            shutil.copyfile(source, partial)
+        os.replace(partial, target)
+
+    def fetch(self, job_id: str, name: str, destination: Path) -> None:
+        """Hard-link (or copy) the object to ``destination``."""
+        source = self.path(job_id, name)
+        if not source.is_file():
+            raise ObjectMissing(name)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.unlink(missing_ok=True)
+        try:
+            os.link(source, destination)
+        except OSError:
+            shutil.copyfile(source, destination)
+
+    def exists(self, job_id: str, name: str) -> bool:
+        """True when the object's file exists."""
+        return self.path(job_id, name).is_file()
+
+    def names(self, job_id: str) -> list[str]:
+        """Every stored file of the job, relative to its folder."""
+        check_name(job_id, "x")
+        root = self.jobs_dir / job_id
+        if not root.is_dir():
+            return []
+        return sorted(
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+
+    def delete_job(self, job_id: str) -> None:
+        """Remove the job's folder."""
+        check_name(job_id, "x")
+        shutil.rmtree(self.jobs_dir / job_id, ignore_errors=True)
+
+    def local_path(self, job_id: str, name: str) -> Path | None:
+        """The object's file: the API streams it."""
+        path = self.path(job_id, name)
+        return path if path.is_file() else None
+
+    def link(
+        self, job_id: str, name: str, *, filename: str, content_type: str
+    ) -> DownloadLink | None:
+        """Local files are streamed by the API."""
+        return None
+
+
+def open_storage(settings: Settings) -> JobStorage:
+    """The back end the settings choose (today: the local folder)."""
+    return LocalStorage(settings.jobs_dir)
