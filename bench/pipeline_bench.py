@@ -83,8 +83,10 @@ def read_vertices(path: Path) -> np.ndarray:
 
 def single(scan: Path, device: str) -> None:
     """Run the pipeline once in this (fresh) process and print its figures as JSON."""
-    from gpu_worker.pipeline import PipelineOptions, preload, run_pipeline
-    from gpu_worker.pipeline.mesh_pool import helper_count, stop_helpers
+    from gpu_worker.pipeline.meshing.mesh_pool import helper_count, stop_helpers
+    from gpu_worker.pipeline.models import preload
+    from gpu_worker.pipeline.options import PipelineOptions
+    from gpu_worker.pipeline.run import run_pipeline
     from mrimesh.config import Settings
 
     settings = Settings.from_env({}, device=device)
@@ -118,7 +120,7 @@ def speed_comparison(scan: Path, settings, repeats: int) -> None:
     meshing inside the worker process (no helpers)."""
     from dataclasses import replace
 
-    from gpu_worker.pipeline import PipelineOptions
+    from gpu_worker.pipeline.options import PipelineOptions
 
     configurations = [
         ("default: helpers + flying edges", settings, PipelineOptions()),
@@ -159,7 +161,8 @@ def speed_comparison(scan: Path, settings, repeats: int) -> None:
 
 
 def run_case(scan: Path, out: Path, settings, options=None) -> dict:
-    from gpu_worker.pipeline import PipelineOptions, run_pipeline
+    from gpu_worker.pipeline.options import PipelineOptions
+    from gpu_worker.pipeline.run import run_pipeline
 
     return run_pipeline(scan, out, options or PipelineOptions(), settings)
 
@@ -203,10 +206,10 @@ def quality(name: str, scan: Path, out: Path, tissue: bool) -> dict:
 def decimation_comparison(seg_path: Path) -> None:
     """fast-simplification vs open3d on the raw brain and white-matter surfaces."""
     from gpu_worker.pipeline.bundle import DEFAULT_BUNDLE_DIR, read_bundle
-    from gpu_worker.pipeline.mesh import clean, decimate, marching_cubes_mask, taubin_smooth
-    from gpu_worker.pipeline.meshing import structure_mask
-    from gpu_worker.pipeline.repair import repair
-    from gpu_worker.pipeline.surface import check_mesh
+    from gpu_worker.pipeline.meshing.build import structure_mask
+    from gpu_worker.pipeline.meshing.mesh import clean, decimate, marching_cubes_mask, taubin_smooth
+    from gpu_worker.pipeline.meshing.repair import repair
+    from gpu_worker.pipeline.meshing.surface import check_mesh
 
     labels = np.asarray(nib.load(str(seg_path)).dataobj)
     bundle = read_bundle(DEFAULT_BUNDLE_DIR)
@@ -250,7 +253,7 @@ def main() -> None:
 
     import torch
 
-    from gpu_worker.pipeline import preload
+    from gpu_worker.pipeline.models import preload
     from mrimesh.config import Settings
 
     print(f"# Pipeline bench — {time.strftime('%Y-%m-%d %H:%M')}, {load_avg()} at start")

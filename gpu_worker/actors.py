@@ -14,7 +14,10 @@ import dramatiq
 import torch
 
 from gpu_worker.broker import settings
-from gpu_worker.pipeline import InputError, PipelineOptions, package_results, run_pipeline
+from gpu_worker.pipeline.errors import InputError
+from gpu_worker.pipeline.options import PipelineOptions
+from gpu_worker.pipeline.package import package_results
+from gpu_worker.pipeline.run import run_pipeline
 from gpu_worker.progress import Cancelled
 from mrimesh.contract import ACTOR_NAME, QUEUE_NAME
 from mrimesh.paths import JobPaths

@@ -14,7 +14,8 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Callbacks, CurrentMessage, Pipelines, Retries, ShutdownNotifications
 
 from gpu_worker.middleware import JobProgress
-from gpu_worker.pipeline import InputError, preload
+from gpu_worker.pipeline.errors import InputError
+from gpu_worker.pipeline.models import preload
 from mrimesh.config import Settings
 from mrimesh.redis_client import connect
 

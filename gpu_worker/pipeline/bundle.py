@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpu_worker.pipeline.types import StructureSpec
+
 #: The bundle used when ``Settings.model_bundle`` is empty.
 DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parents[2] / "models" / "deepbet"
 
@@ -17,17 +19,6 @@ DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parents[2] / "models" / "deepbet"
 class BundleError(RuntimeError):
     """The model bundle is missing, malformed, or its weights fail their checksum (an operator
     problem, not the user's: the job should fail loudly, and retrying will not help either)."""
-
-
-@dataclass(frozen=True)
-class StructureSpec:
-    """One mesh to build: the union of ``labels``, optionally reduced to its largest piece and
-    with enclosed cavities filled."""
-
-    name: str
-    labels: tuple[int, ...]
-    keep_largest: bool = True
-    fill_holes: bool = True
 
 
 @dataclass(frozen=True)

@@ -117,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Heavy imports only once the arguments are known to be valid.
-    from gpu_worker.pipeline import PipelineOptions, package_results, run_pipeline
     from gpu_worker.pipeline.bundle import read_bundle
     from gpu_worker.pipeline.models import bundle_dir, resolve_device
+    from gpu_worker.pipeline.options import PipelineOptions
+    from gpu_worker.pipeline.package import package_results
+    from gpu_worker.pipeline.run import run_pipeline
 
     settings = Settings.from_env()
     try:

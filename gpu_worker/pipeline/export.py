@@ -1,7 +1,7 @@
 """Step 6, "Exporting": the label map in the input's grid, and report.json.
 
-Each structure's mesh files are written where it is meshed (:mod:`.meshing`, in a helper
-process), by :func:`gpu_worker.pipeline.writers.write_mesh`.
+Each structure's mesh files are written where it is meshed (:mod:`.meshing.build`, in a helper
+process), by :func:`gpu_worker.pipeline.meshing.writers.write_mesh`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from gpu_worker.pipeline.anonymize import scrub_nifti_header
-from gpu_worker.pipeline.load import Scan
-from gpu_worker.pipeline.segment import Segmentation
+from gpu_worker.pipeline.types import Scan, Segmentation
 
 SEGMENTATION_FILE = "segmentation.nii.gz"
 REPORT_FILE = "report.json"

@@ -11,7 +11,6 @@ import logging
 import struct
 import tempfile
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
@@ -25,6 +24,7 @@ from gpu_worker.pipeline.defaults import (
 )
 from gpu_worker.pipeline.dicom import convert_dicom_zip
 from gpu_worker.pipeline.errors import InputError
+from gpu_worker.pipeline.types import Scan
 from gpu_worker.progress import report_step
 from mrimesh import limits
 from mrimesh.contract import Step
@@ -33,16 +33,6 @@ logger = logging.getLogger(__name__)
 
 _STEP = Step.LOADING.value
 _HEADER_BYTES = 544
-
-
-@dataclass
-class Scan:
-    """One 3D volume in its own voxel grid: ``affine`` maps voxel indices to world mm (RAS+)."""
-
-    data: np.ndarray  #: (X, Y, Z) float32
-    affine: np.ndarray  #: (4, 4) float64
-    header: nib.Nifti1Header  #: template for files written in the input's space, already scrubbed
-    info: dict[str, object] = field(default_factory=dict)  #: the report's "input" section
 
 
 def sniff(path: Path) -> str:

@@ -10,7 +10,7 @@ import torch
 
 from gpu_worker.pipeline.bundle import DEFAULT_BUNDLE_DIR, BundleError, read_bundle
 from gpu_worker.pipeline.cores import cpu_cores
-from gpu_worker.pipeline.mesh_pool import start_helpers
+from gpu_worker.pipeline.meshing.mesh_pool import start_helpers
 from gpu_worker.pipeline.runners import RUNNERS, Segmenter
 from mrimesh.config import Settings
 

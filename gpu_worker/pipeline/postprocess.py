@@ -16,8 +16,8 @@ from gpu_worker.pipeline.defaults import (
 )
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.masks import bounding_box, fill_holes, largest_component
-from gpu_worker.pipeline.segment import Segmentation
 from gpu_worker.pipeline.tissue import CSF, GREY_MATTER, WHITE_MATTER
+from gpu_worker.pipeline.types import Segmentation
 from gpu_worker.progress import report_step
 from mrimesh.contract import Step
 

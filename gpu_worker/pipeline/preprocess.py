@@ -6,8 +6,6 @@ The result lives on the inference device. Its affine maps the working grid to th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from monai.data import MetaTensor
@@ -19,26 +17,12 @@ from gpu_worker.pipeline.defaults import (
     DEFAULT_SPACING_TOLERANCE,
     DEFAULT_WORK_SPACING_MM,
 )
-from gpu_worker.pipeline.load import Scan
+from gpu_worker.pipeline.types import Prepared, Scan
 from gpu_worker.progress import report_step
 from mrimesh.contract import Step
 
 _STEP = Step.PREPARING.value
 _RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))
-
-
-@dataclass
-class Prepared:
-    """The volume as the segmenter sees it."""
-
-    image: torch.Tensor  #: (X, Y, Z) float32 on the device, robust range mapped to 0..1
-    affine: np.ndarray  #: (4, 4) working-grid voxel -> world mm
-    resampled: bool  #: whether the voxels were resampled to the working spacing
-
-    @property
-    def spacing(self) -> tuple[float, float, float]:
-        """Working voxel edge lengths, in mm."""
-        return tuple(float(z) for z in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
 
 
 def robust_range(image: torch.Tensor, percentiles: tuple[float, float]) -> tuple[float, float]:

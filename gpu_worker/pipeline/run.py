@@ -17,13 +17,14 @@ from gpu_worker.pipeline.export import (
     write_report,
     write_segmentation,
 )
-from gpu_worker.pipeline.load import Scan, load_scan
-from gpu_worker.pipeline.meshing import MeshParams, StructureResult, build_meshes
+from gpu_worker.pipeline.load import load_scan
+from gpu_worker.pipeline.meshing.build import build_meshes
 from gpu_worker.pipeline.models import bundle_dir, get_segmenter, resolve_device
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.postprocess import postprocess
 from gpu_worker.pipeline.preprocess import prepare
-from gpu_worker.pipeline.segment import Segmentation, segment
+from gpu_worker.pipeline.segment import segment
+from gpu_worker.pipeline.types import MeshParams, Scan, Segmentation, StructureResult
 from gpu_worker.progress import report_step
 from mrimesh.config import Settings
 from mrimesh.contract import Step

@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from gpu_worker.pipeline.bundle import StructureSpec
-from gpu_worker.pipeline.preprocess import Prepared
 from gpu_worker.pipeline.runners import Segmenter
+from gpu_worker.pipeline.types import Prepared, Segmentation
 from gpu_worker.progress import report_step
 from mrimesh.contract import Step
 
 _STEP = Step.SEGMENTING.value
-
-
-@dataclass
-class Segmentation:
-    """A label map in the working grid and what its labels mean."""
-
-    labels: np.ndarray  #: (X, Y, Z) uint8, working grid
-    affine: np.ndarray  #: working-grid voxel -> world mm
-    names: dict[int, str]  #: label value -> name
-    structures: tuple[StructureSpec, ...]  #: meshes the bundle asks for
-    postprocess: str  #: "brain_tissue" or "per_label"
-    inference_seconds: float = 0.0  #: time inside the segmenter (networks and tissue model)
-    #: the segmenter's own breakdown of that time, e.g. networks vs tissue model
-    inference_parts: dict[str, float] = field(default_factory=dict)
-    #: remarks for the person who uploaded the scan (report.json "notes", shown on the page)
-    notes: tuple[str, ...] = ()
-
-    @property
-    def voxel_ml(self) -> float:
-        """Volume of one voxel, in mL."""
-        return abs(float(np.linalg.det(self.affine[:3, :3]))) / 1000.0
 
 
 def segment(prepared: Prepared, segmenter: Segmenter) -> Segmentation:

@@ -9,7 +9,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from gpu_worker.pipeline import PipelineOptions, run_pipeline
+from gpu_worker.pipeline.options import PipelineOptions
+from gpu_worker.pipeline.run import run_pipeline
 from gpu_worker.progress import reporting_to
 from mrimesh.config import Settings
 from tests.support.data import nilearn_mni_t1

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_worker.pipeline import InputError, PipelineOptions, run_pipeline
+from gpu_worker.pipeline.errors import InputError
+from gpu_worker.pipeline.options import PipelineOptions
+from gpu_worker.pipeline.run import run_pipeline
 from mrimesh.config import Settings
 from tests.support.bad_inputs import corpus
 

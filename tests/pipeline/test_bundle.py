@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from gpu_worker.pipeline import PipelineOptions, run_pipeline
 from gpu_worker.pipeline.bundle import BundleError, sha256_of
 from gpu_worker.pipeline.models import get_segmenter
+from gpu_worker.pipeline.options import PipelineOptions
+from gpu_worker.pipeline.run import run_pipeline
 from mrimesh.config import Settings
 
 RADIUS_MM = 30.0

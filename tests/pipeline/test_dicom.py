@@ -10,8 +10,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from gpu_worker.pipeline import InputError
 from gpu_worker.pipeline.dicom import choose_series, convert_dicom_zip, dcm2niix_binary
+from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.load import load_scan
 from tests.support.data import shared_file
 from tests.support.dicom_series import dicom_cd_zip

@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from gpu_worker.pipeline import InputError
+from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.load import load_scan
 from gpu_worker.progress import reporting_to
 from mrimesh.contract import Step

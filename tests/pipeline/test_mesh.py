@@ -7,12 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpu_worker.pipeline.bundle import StructureSpec
-from gpu_worker.pipeline.mesh import clean, decimate, marching_cubes_mask, taubin_smooth, to_world
-from gpu_worker.pipeline.meshing import MeshParams, build_meshes, surface
-from gpu_worker.pipeline.repair import repair, repair_candidates
-from gpu_worker.pipeline.segment import Segmentation
-from gpu_worker.pipeline.surface import Mesh, check_mesh
+from gpu_worker.pipeline.meshing.build import build_meshes, surface
+from gpu_worker.pipeline.meshing.mesh import (
+    clean,
+    decimate,
+    marching_cubes_mask,
+    taubin_smooth,
+    to_world,
+)
+from gpu_worker.pipeline.meshing.repair import repair, repair_candidates
+from gpu_worker.pipeline.meshing.surface import Mesh, check_mesh
+from gpu_worker.pipeline.types import MeshParams, Segmentation, StructureSpec
 
 
 def ball(n: int = 64, radius: float = 20.0, centre: float | None = None) -> np.ndarray:

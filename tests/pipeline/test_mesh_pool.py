@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from gpu_worker.pipeline import mesh_pool
-from gpu_worker.pipeline.mesh_pool import MeshHelperDiedError, run_all
+from gpu_worker.pipeline.meshing import mesh_pool
+from gpu_worker.pipeline.meshing.mesh_pool import MeshHelperDiedError, run_all
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def helper_facts(_job: object) -> tuple[int, bool, str]:
     """Runs in a helper: its pid, whether torch got imported, its thread cap."""
-    import gpu_worker.pipeline.meshing  # noqa: F401  (what a real meshing job imports)
+    import gpu_worker.pipeline.meshing.build  # noqa: F401  (what a real meshing job imports)
 
     return os.getpid(), "torch" in sys.modules, os.environ.get("OMP_NUM_THREADS", "")
 
@@ -99,7 +99,7 @@ def test_helpers_exit_when_their_worker_is_killed(tmp_path: Path) -> None:
             f"""
             import sys, time
             sys.path.insert(0, {str(REPO)!r})
-            from gpu_worker.pipeline import mesh_pool
+            from gpu_worker.pipeline.meshing import mesh_pool
 
             if __name__ == "__main__":
                 mesh_pool.start_helpers(2)
@@ -123,3 +123,25 @@ def test_helpers_exit_when_their_worker_is_killed(tmp_path: Path) -> None:
         assert not any(alive(p) for p in helpers)
     finally:
         worker.kill()
+
+
+def test_the_meshing_subpackage_imports_neither_torch_nor_monai() -> None:
+    # Given a fresh interpreter that imports every module of the meshing subpackage (what a
+    # helper process runs) and the data types it exchanges with the rest of the pipeline
+    modules = sorted(
+        f"gpu_worker.pipeline.meshing.{p.stem}"
+        for p in (REPO / "gpu_worker" / "pipeline" / "meshing").glob("*.py")
+        if p.stem != "__init__"
+    )
+    assert "gpu_worker.pipeline.meshing.build" in modules
+    code = (
+        "import importlib, sys\n"
+        f"for name in {[*modules, 'gpu_worker.pipeline.types']!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(' '.join(m for m in ('torch', 'monai') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    # Then neither torch nor MONAI was loaded along the way
+    assert out.stdout.strip() == ""

@@ -10,7 +10,8 @@ import open3d as o3d
 import pytest
 from scipy.spatial import cKDTree
 
-from gpu_worker.pipeline import PipelineOptions, run_pipeline
+from gpu_worker.pipeline.options import PipelineOptions
+from gpu_worker.pipeline.run import run_pipeline
 from mrimesh.config import Settings
 from tests.pipeline.conftest import Run
 from tests.support.data import shared_file

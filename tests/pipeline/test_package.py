@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_worker.pipeline import package_results
+from gpu_worker.pipeline.package import package_results
 from gpu_worker.progress import Cancelled, reporting_to
 from mrimesh.contract import Step
 from tests.pipeline.conftest import Run

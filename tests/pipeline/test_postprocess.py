@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpu_worker.pipeline import InputError
-from gpu_worker.pipeline.bundle import StructureSpec
+from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.postprocess import VENTRICLES, clean_per_label, postprocess
-from gpu_worker.pipeline.segment import Segmentation
 from gpu_worker.pipeline.tissue import CSF, GREY_MATTER, WHITE_MATTER
+from gpu_worker.pipeline.types import Segmentation, StructureSpec
 
 
 def ball(shape: tuple[int, int, int], centre: tuple[float, ...], radius: float) -> np.ndarray:

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from gpu_worker.pipeline.load import Scan, load_scan
+from gpu_worker.pipeline.load import load_scan
 from gpu_worker.pipeline.preprocess import prepare
+from gpu_worker.pipeline.types import Scan
 
 
 def reoriented(scan: Scan, codes: str) -> Scan:

@@ -9,7 +9,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from gpu_worker.pipeline import PipelineOptions, run_pipeline
+from gpu_worker.pipeline.options import PipelineOptions
+from gpu_worker.pipeline.run import run_pipeline
 from gpu_worker.progress import Cancelled, reporting_to
 from mrimesh.config import Settings
 from mrimesh.contract import STEP_NAMES, Step

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from gpu_worker.pipeline import preload
 from gpu_worker.pipeline.bundle import (
     DEFAULT_BUNDLE_DIR,
     BundleError,
@@ -22,9 +21,10 @@ from gpu_worker.pipeline.bundle import (
     sha256_of,
 )
 from gpu_worker.pipeline.load import load_scan
-from gpu_worker.pipeline.models import get_segmenter, resolve_device, segmenter_for
+from gpu_worker.pipeline.models import get_segmenter, preload, resolve_device, segmenter_for
 from gpu_worker.pipeline.preprocess import prepare
-from gpu_worker.pipeline.segment import Segmentation, segment
+from gpu_worker.pipeline.segment import segment
+from gpu_worker.pipeline.types import Segmentation
 from gpu_worker.progress import reporting_to
 from mrimesh.config import Settings
 from mrimesh.contract import Step

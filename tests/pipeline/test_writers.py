@@ -10,9 +10,9 @@ import numpy as np
 import open3d as o3d
 import pytest
 
-from gpu_worker.pipeline.mesh import marching_cubes_mask, to_world
-from gpu_worker.pipeline.surface import Mesh
-from gpu_worker.pipeline.writers import (
+from gpu_worker.pipeline.meshing.mesh import marching_cubes_mask, to_world
+from gpu_worker.pipeline.meshing.surface import Mesh
+from gpu_worker.pipeline.meshing.writers import (
     GLTF_NODE_MATRIX,
     write_glb,
     write_obj,

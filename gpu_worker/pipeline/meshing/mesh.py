@@ -11,7 +11,7 @@ from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D
 
 from gpu_worker.pipeline.defaults import DEFAULT_DECIMATION_AGGRESSIVENESS
 from gpu_worker.pipeline.masks import bounding_box
-from gpu_worker.pipeline.surface import Mesh, compact, face_keys, face_vertex_components
+from gpu_worker.pipeline.meshing.surface import Mesh, compact, face_keys, face_vertex_components
 
 #: Taubin pass-band parameters: shrink with LAMBDA, inflate with MU (|MU| > LAMBDA).
 TAUBIN_LAMBDA = 0.5

@@ -10,6 +10,8 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import ConvexHull, QhullError
 
+from gpu_worker.pipeline.types import MeshQuality
+
 
 @dataclass(frozen=True)
 class Mesh:
@@ -63,32 +65,6 @@ class Mesh:
     def signed_volume(self) -> float:
         """Enclosed volume in mm³; positive when the faces are wound with normals pointing out."""
         return _signed_volume(self.vertices[self.faces].astype(np.float64))
-
-
-@dataclass(frozen=True)
-class MeshQuality:
-    """What a 3D printer slicer checks before it accepts a mesh."""
-
-    watertight: bool  #: every edge is shared by exactly two faces
-    edge_manifold: bool  #: no edge is shared by more than two faces
-    vertex_manifold: bool  #: the faces around every vertex form one fan
-    oriented: bool  #: neighbouring faces agree on winding (each edge is used once each way)
-    outward: bool  #: the enclosed volume is positive, so normals point out
-    components: int  #: connected pieces
-    degenerate_faces: int  #: faces with a repeated vertex or zero area
-    euler: int  #: V - E + F; 2 per closed genus-0 piece
-
-    @property
-    def ok(self) -> bool:
-        """True when a slicer will accept the mesh without repair."""
-        return (
-            self.watertight
-            and self.edge_manifold
-            and self.vertex_manifold
-            and self.oriented
-            and self.outward
-            and self.degenerate_faces == 0
-        )
 
 
 def unique(values: np.ndarray) -> np.ndarray:

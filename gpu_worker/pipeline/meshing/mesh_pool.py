@@ -76,7 +76,7 @@ def _init_helper(parent_pid: int) -> None:
 
 def _warm_up() -> int:
     """Import what meshing needs, so the first job's structures do not pay for it."""
-    import gpu_worker.pipeline.meshing  # noqa: F401
+    import gpu_worker.pipeline.meshing.build  # noqa: F401
 
     return os.getpid()
 

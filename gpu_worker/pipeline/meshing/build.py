@@ -7,29 +7,31 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cc3d
 import numpy as np
 
-from gpu_worker.pipeline.bundle import StructureSpec
-from gpu_worker.pipeline.defaults import (
-    DEFAULT_MASK_SIGMA_VOXELS,
-    DEFAULT_MIN_COMPONENT_ML,
-    DEFAULT_SMOOTHING_ITERATIONS,
-    DEFAULT_TARGET_TRIANGLES,
-)
 from gpu_worker.pipeline.masks import bounding_box, fill_holes, label_mask, largest_component
-from gpu_worker.pipeline.mesh import clean, decimate, marching_cubes_mask, taubin_smooth, to_world
-from gpu_worker.pipeline.mesh_pool import run_all
-from gpu_worker.pipeline.repair import repair_candidates
-from gpu_worker.pipeline.surface import Mesh, MeshQuality, check_mesh, hull_area_ratio
-from gpu_worker.pipeline.writers import write_mesh
+from gpu_worker.pipeline.meshing.mesh import (
+    clean,
+    decimate,
+    marching_cubes_mask,
+    taubin_smooth,
+    to_world,
+)
+from gpu_worker.pipeline.meshing.mesh_pool import run_all
+from gpu_worker.pipeline.meshing.repair import repair_candidates
+from gpu_worker.pipeline.meshing.surface import Mesh, check_mesh, hull_area_ratio
+from gpu_worker.pipeline.meshing.writers import write_mesh
+from gpu_worker.pipeline.types import (
+    MeshParams,
+    MeshQuality,
+    Segmentation,
+    StructureResult,
+    StructureSpec,
+)
 from gpu_worker.progress import report_step
 from mrimesh.contract import Step
-
-if TYPE_CHECKING:
-    from gpu_worker.pipeline.segment import Segmentation
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +46,6 @@ class StructureMesh:
     mesh: Mesh  #: world mm, outward normals
     quality: MeshQuality
     volume_ml: float  #: from the label map's voxels
-
-
-@dataclass(frozen=True)
-class MeshParams:
-    """How meshes are made."""
-
-    target_triangles: int = DEFAULT_TARGET_TRIANGLES
-    smoothing_iterations: int = DEFAULT_SMOOTHING_ITERATIONS
-    sigma_voxels: float = DEFAULT_MASK_SIGMA_VOXELS
-    min_component_ml: float = DEFAULT_MIN_COMPONENT_ML
-    decimation: str = "fast_simplification"
-    iso_surface: str = "flying_edges"
 
 
 def structure_mask(
@@ -121,21 +111,6 @@ class StructureJob:
     params: MeshParams
     out_dir: Path | None = None  #: where the mesh files go (None: none are written)
     formats: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StructureResult:
-    """A meshed structure as the report describes it; the mesh itself is in its files."""
-
-    spec: StructureSpec
-    volume_ml: float  #: from the label map's voxels
-    triangles: int
-    vertices: int
-    surface_area_mm2: float
-    hull_area_ratio: float | None  #: 1 for a smooth blob, well above 1 with sulci
-    quality: MeshQuality
-    files: dict[str, str]  #: format -> file name in the output folder
-    seconds: float  #: meshing and writing, in the helper
 
 
 def structure_job(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpu_worker.pipeline.surface import Mesh
+from gpu_worker.pipeline.meshing.surface import Mesh
 
 _HEADER_NOTE = "SPACE=RAS units=mm mrimesh"
 

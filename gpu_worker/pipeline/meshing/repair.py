@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from gpu_worker.pipeline.surface import (
+from gpu_worker.pipeline.meshing.surface import (
     Mesh,
     check_mesh,
     compact,
