@@ -33,7 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     extensions.init_app(app, settings)
     errors.init_app(app)
-    security.init_app(app)
+    security.init_app(app, link_origin=extensions.get_services_of(app).storage.link_origin())
     for blueprint in (uploads.bp, jobs.bp, stats.bp, frontend.bp):
         app.register_blueprint(blueprint)
     rate_limits.init_app(app, settings)

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from mrimesh.paths import is_disk_full
+from mrimesh.storage import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,16 @@ def init_app(app: Flask) -> None:
             "The job service is temporarily unavailable; please try again in a minute.",
             "unavailable",
             retry_after=10,
+        )
+
+    @app.errorhandler(StorageError)
+    def storage_down(e: StorageError) -> ResponseReturnValue:
+        logger.warning("file store unavailable: %s", e)
+        return error_response(
+            503,
+            "The file store is temporarily unavailable; please try again in a minute.",
+            "storage_unavailable",
+            retry_after=30,
         )
 
     @app.errorhandler(OSError)

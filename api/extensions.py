@@ -14,13 +14,14 @@ from mrimesh.jobs import JobStore
 from mrimesh.redis_client import connect
 from mrimesh.stats import StatsReader
 from mrimesh.status_view import StatusView
+from mrimesh.storage import JobStorage, open_storage
 
 _EXTENSION_KEY = "mrimesh"
 
 
 @dataclass
 class Services:
-    """What the views need: settings, Redis, the job store and the broker."""
+    """What the views need: settings, Redis, the job store, the broker and the file store."""
 
     settings: Settings
     redis: redis.Redis
@@ -28,10 +29,17 @@ class Services:
     stats: StatsReader
     status: StatusView
     broker: RedisBroker
+    storage: JobStorage
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Open the Redis client and the Dramatiq broker for ``app``."""
+    """Open the Redis client, the Dramatiq broker and the file store for ``app``.
+
+    The file store is checked here, so wrong credentials or a missing bucket stop the API at
+    start-up (:class:`~mrimesh.storage.StorageConfigError`) instead of failing the first upload.
+    """
+    storage = open_storage(settings)
+    storage.check()
     client = connect(settings.redis_url)
     # The API only enqueues: no worker middleware, and no import of the worker's code.
     broker = RedisBroker(client=client, namespace=settings.dramatiq_namespace, middleware=[])
@@ -45,9 +53,15 @@ def init_app(app: Flask, settings: Settings) -> None:
         stats=stats,
         status=StatusView(jobs, stats),
         broker=broker,
+        storage=storage,
     )
 
 
 def get_services() -> Services:
     """The current app's services."""
-    return current_app.extensions[_EXTENSION_KEY]
+    return get_services_of(current_app)
+
+
+def get_services_of(app: Flask) -> Services:
+    """``app``'s services, outside a request."""
+    return app.extensions[_EXTENSION_KEY]

@@ -37,7 +37,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         swallow_errors=True,  # a Redis outage answers 503 elsewhere; never 500 from here
     )
     _limit(app, limiter, "uploads.upload", settings.upload_rate_limit, get_remote_address)
-    for endpoint in ("jobs.status", "jobs.download"):
+    for endpoint in ("jobs.status", "jobs.download", "jobs.result_file"):
         _limit(app, limiter, endpoint, settings.poll_rate_limit, per_client_and_job)
     return limiter
 

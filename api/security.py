@@ -20,11 +20,21 @@ _HEADERS = {
 }
 
 
-def init_app(app: Flask) -> None:
-    """Add the headers after every request."""
+def content_security_policy(link_origin: str | None = None) -> str:
+    """The page's policy; the page may also fetch from the file store's links when they exist."""
+    if link_origin is None:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self'", f"connect-src 'self' {link_origin}"
+    )
+
+
+def init_app(app: Flask, link_origin: str | None = None) -> None:
+    """Add the headers after every request; ``link_origin``: where download links lead."""
+    headers = dict(_HEADERS, **{"Content-Security-Policy": content_security_policy(link_origin)})
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        for name, value in _HEADERS.items():
+        for name, value in headers.items():
             response.headers.setdefault(name, value)
         return response

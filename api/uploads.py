@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import redis
 from flask import Blueprint, jsonify, request
@@ -14,7 +15,8 @@ from api.input_check import InputRejected, check_upload
 from api.upload_stream import store_upload
 from mrimesh import limits
 from mrimesh.enqueue import enqueue_job
-from mrimesh.paths import JobPaths, new_job_id
+from mrimesh.paths import new_job_id
+from mrimesh.storage import StorageError, input_name
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("uploads", __name__)
@@ -38,28 +40,32 @@ def upload() -> ResponseReturnValue:
         )
     suffix, kind = accepted
     job_id = new_job_id()
-    paths = JobPaths(services.settings.jobs_dir, job_id)
+    # The body is already in a temporary file (StreamingUploadRequest); link it under a name
+    # with the right suffix, check it, then put it in the store: the job exists only after that.
+    staged = Path(services.settings.data_dir) / "tmp" / f"upload-{job_id}{suffix}"
     try:
-        size = store_upload(file.stream, paths.upload(suffix))
-        checked = check_upload(paths.upload(suffix), kind)
+        size = store_upload(file.stream, staged)
+        checked = check_upload(staged, kind)
+        services.storage.put(job_id, input_name(suffix), staged)
     except InputRejected as e:
-        paths.remove()
         logger.info("upload rejected (%s)", e.code)
         abort(422, e.message, e.code)
     except BaseException:
-        paths.remove()
+        _forget_objects(services, job_id)
         raise
+    finally:
+        staged.unlink(missing_ok=True)
     try:
         record = services.jobs.create(
             job_id, input_kind=checked.kind, input_bytes=size, input_voxels=checked.voxels
         )
     except redis.exceptions.RedisError:
-        paths.remove()
+        _forget_objects(services, job_id)
         raise
     try:
         enqueue_job(services.broker, job_id)
     except redis.exceptions.RedisError:
-        _undo(services, paths, job_id)
+        _undo(services, job_id)
         raise
     logger.info("job %s queued (%s, %d bytes)", job_id, kind, size)
     document = services.status.render(job_id, at=record.created_at) or {}
@@ -67,10 +73,20 @@ def upload() -> ResponseReturnValue:
     return jsonify(document), 202, {"Location": f"/status/{job_id}"}
 
 
-def _undo(services: Services, paths: JobPaths, job_id: str) -> None:
+def _forget_objects(services: Services, job_id: str) -> None:
+    """Delete whatever the store kept of a job that was never created (best effort)."""
+    try:
+        services.storage.delete_job(job_id)
+    except StorageError:
+        logger.warning(
+            "could not delete the stored upload of job %s, which was never created", job_id
+        )
+
+
+def _undo(services: Services, job_id: str) -> None:
     """Forget a job whose message could not be enqueued, so nothing is left half-created."""
     try:
         services.jobs.discard(job_id)
     except redis.exceptions.RedisError:
         logger.warning("could not discard job %s after a failed enqueue", job_id)
-    paths.remove()
+    _forget_objects(services, job_id)

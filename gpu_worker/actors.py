@@ -1,12 +1,18 @@
 """The Dramatiq actor: one job id in, a result zip out. Safe to run twice.
 
 Run with ``python -m gpu_worker.worker`` (one process, one thread, prefetch 1).
+
+The worker shares nothing with the API but Redis and the file store (:mod:`mrimesh.storage`): it
+fetches the upload into its own scratch folder (``<MRIMESH_DATA_DIR>/scratch/<job_id>/``), runs the
+pipeline there, puts the files the page reads (``files/<name>``) and then the result zip into the
+store, deletes the upload, and only then returns, so a job is never completed without its zip.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +26,34 @@ from gpu_worker.pipeline.package import package_results
 from gpu_worker.pipeline.run import run_pipeline
 from gpu_worker.progress import Cancelled
 from mrimesh.contract import ACTOR_NAME, QUEUE_NAME
-from mrimesh.paths import JobPaths
+from mrimesh.paths import is_job_id
+from mrimesh.storage import (
+    FILES_PREFIX,
+    INPUT_PREFIX,
+    RESULT_ZIP,
+    JobStorage,
+    ObjectMissing,
+    open_storage,
+    result_file_name,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Report fields copied into the job record for ``/status``.
 _SUMMARY_KEYS = ("structures", "input", "model", "device", "notes")
+#: Folder of the pipeline's output (``<out_dir>/files/``) whose files become ``files/<name>``.
+_FILES_DIR = FILES_PREFIX.rstrip("/")
+
+_storage: JobStorage | None = None
+
+
+def storage() -> JobStorage:
+    """This process's file store, opened on first use (``python -m gpu_worker.worker`` checked
+    its settings before the worker started)."""
+    global _storage
+    if _storage is None:
+        _storage = open_storage(settings)
+    return _storage
 
 
 @dramatiq.actor(
@@ -34,23 +62,28 @@ _SUMMARY_KEYS = ("structures", "input", "model", "device", "notes")
     throws=(InputError, Cancelled),  # retries and their back-off: the broker's Retries
 )
 def process_job(job_id: str) -> dict[str, Any]:
-    """Turn the job's upload into meshes and a result zip.
+    """Turn the job's upload into meshes and a result zip in the file store.
 
-    Each attempt starts from an empty work folder and replaces the zip atomically, so a
-    redelivered message overwrites rather than duplicates. The upload is deleted once the zip
-    exists: no patient data is kept beyond what the job needs.
+    Each attempt starts from an empty scratch folder and overwrites the job's stored results, so
+    a redelivered message (on this host or another) overwrites rather than duplicates. The
+    upload is deleted once the zip is stored: no patient data is kept beyond what the job needs.
+    A :class:`~mrimesh.storage.StorageError` is transient and retried like any other error.
     """
-    paths = JobPaths(settings.jobs_dir, job_id)
-    upload = paths.find_upload()
-    if upload is None:
-        raise InputError(
-            "The uploaded file is no longer available; please upload it again.",
-            code="input_missing",
-        )
-    report = _run_with_cpu_fallback(upload, paths)
-    package_results(paths.work_dir, paths.result_zip)
-    shutil.rmtree(paths.work_dir, ignore_errors=True)
-    shutil.rmtree(paths.input_dir, ignore_errors=True)
+    store = storage()
+    scratch = scratch_folder(job_id)
+    try:
+        upload = _fetch_upload(store, job_id, scratch)
+        work_dir = scratch / "work"
+        report = _run_with_cpu_fallback(upload, work_dir)
+        zip_path = package_results(work_dir, scratch / RESULT_ZIP)
+        for name, path in result_files(work_dir):
+            store.put(job_id, name, path)
+        store.put(job_id, RESULT_ZIP, zip_path)  # last: the zip's presence means "all stored"
+        for name in store.names(job_id):
+            if name.startswith(INPUT_PREFIX):
+                store.delete(job_id, name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return {
         "result": {key: report[key] for key in _SUMMARY_KEYS if key in report},
         "steps": report.get("steps", {}),
@@ -58,20 +91,80 @@ def process_job(job_id: str) -> dict[str, Any]:
     }
 
 
-def _run_with_cpu_fallback(upload: Path, paths: JobPaths) -> dict[str, Any]:
+def scratch_folder(job_id: str) -> Path:
+    """An empty ``<scratch>/<job_id>/``; leftovers of this job and stale ones of others go first."""
+    if not is_job_id(job_id):
+        raise ValueError(f"not a job id: {job_id!r}")
+    root = settings.scratch_dir
+    _sweep_stale_scratch(root)
+    folder = root / job_id
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _sweep_stale_scratch(root: Path) -> None:
+    """Remove scratch folders no attempt can still be using (their worker died mid-job)."""
+    if not root.is_dir():
+        return
+    cutoff = time.time() - 2 * settings.job_time_limit_seconds
+    for folder in root.iterdir():
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:
+            continue
+
+
+def _fetch_upload(store: JobStorage, job_id: str, scratch: Path) -> Path:
+    """Copy the stored upload into scratch, keeping its suffix (the loader reads it)."""
+    uploads = [name for name in store.names(job_id) if name.startswith(INPUT_PREFIX)]
+    missing = InputError(
+        "The uploaded file is no longer available; please upload it again.",
+        code="input_missing",
+    )
+    if not uploads:
+        raise missing
+    name = uploads[0]
+    local = scratch / "input" / Path(name).name
+    try:
+        store.fetch(job_id, name, local)
+    except ObjectMissing:
+        raise missing from None
+    return local
+
+
+def result_files(out_dir: Path) -> list[tuple[str, Path]]:
+    """``(object name, file)`` for each file the results page reads one by one.
+
+    The pipeline writes them to ``<out_dir>/files/``; until it does, the zip's own files (the
+    meshes, the segmentation and report.json directly in ``out_dir``) are stored instead.
+    Names that are not a slug with a known suffix are left out (they stay in the zip).
+    """
+    files_dir = out_dir / _FILES_DIR
+    folder = files_dir if files_dir.is_dir() else out_dir
+    found = []
+    for path in sorted(folder.iterdir()):
+        name = result_file_name(path.name) if path.is_file() else None
+        if name is not None:
+            found.append((name, path))
+    return found
+
+
+def _run_with_cpu_fallback(upload: Path, work_dir: Path) -> dict[str, Any]:
     """Run the pipeline on the configured device; on CUDA out-of-memory, once more on the CPU.
 
     A scan too large for the GPU's free memory still completes (slower) instead of failing.
     """
-    shutil.rmtree(paths.work_dir, ignore_errors=True)
+    shutil.rmtree(work_dir, ignore_errors=True)
     try:
-        return run_pipeline(upload, paths.work_dir, settings=settings)
+        return run_pipeline(upload, work_dir, settings=settings)
     except torch.cuda.OutOfMemoryError:
         logger.warning("CUDA out of memory; running this job again on the CPU")
         torch.cuda.empty_cache()
-        shutil.rmtree(paths.work_dir, ignore_errors=True)
+        shutil.rmtree(work_dir, ignore_errors=True)
         report = run_pipeline(
-            upload, paths.work_dir, options=PipelineOptions(device="cpu"), settings=settings
+            upload, work_dir, options=PipelineOptions(device="cpu"), settings=settings
         )
         report.setdefault("notes", []).append(
             "The GPU ran out of memory for this scan; it was processed on the CPU instead."

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import sys
 
+from mrimesh.config import Settings
 from mrimesh.contract import QUEUE_NAME
+from mrimesh.storage import StorageConfigError, open_storage
 
 #: Longest pause (ms) of the worker's message fetch loop; 10 cheap Redis polls a second at most.
 CONSUMER_POLL_MS = 100
@@ -33,8 +35,17 @@ def command() -> list[str]:
     ]
 
 
+def check_storage(settings: Settings) -> None:
+    """Stop with a clear message when the file store's settings are wrong (not at the first job)."""
+    try:
+        open_storage(settings).check()
+    except StorageConfigError as e:
+        sys.exit(f"mrimesh worker: {e}")
+
+
 def main() -> None:
-    """Exec the worker with prefetch set to one message."""
+    """Check the file store, then exec the worker with prefetch set to one message."""
+    check_storage(Settings.from_env())
     # Dramatiq reads these lower-case names.
     os.environ["dramatiq_queue_prefetch"] = "1"  # noqa: SIM112
     os.environ["dramatiq_delay_queue_prefetch"] = "1"  # noqa: SIM112

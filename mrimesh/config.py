@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 #: Redis connection URL.
@@ -50,12 +50,31 @@ DEFAULT_MODEL_BUNDLE = ""
 #: Helper processes each worker meshes structures in (0: one per core, at most 4; 1: none,
 #: meshing runs in the worker process itself).
 DEFAULT_MESH_PROCESSES = 0
+#: Where a job's files are kept: "local" (``<MRIMESH_DATA_DIR>/jobs``, one host or NFS) or "s3"
+#: (an S3-compatible bucket shared by hosts that share nothing else).
+DEFAULT_STORAGE = "local"
+#: Address of the S3-compatible store as the API and workers reach it (e.g. http://minio:9000).
+DEFAULT_S3_ENDPOINT = ""
+#: Address browsers reach the store at, for download links (empty: the same as the endpoint).
+DEFAULT_S3_PUBLIC_ENDPOINT = ""
+#: Bucket holding every job's objects under ``jobs/<job_id>/``.
+DEFAULT_S3_BUCKET = ""
+#: How long a download link stays valid, in seconds.
+DEFAULT_S3_LINK_SECONDS = 300
+#: 1: stream downloads through the API instead of redirecting browsers to the store.
+DEFAULT_S3_PROXY_DOWNLOADS = 0
+#: Size of one part of a multipart upload, in bytes; files larger than one part go multipart.
+DEFAULT_S3_PART_BYTES = 16 * 1024**2
+#: Parts of one file sent at once (memory per transfer is about this times the part size).
+DEFAULT_S3_CONCURRENCY = 4
 #: Key prefix for every Redis key this project writes.
 DEFAULT_KEY_PREFIX = "mrimesh"
 #: Namespace of Dramatiq's own Redis keys.
 DEFAULT_DRAMATIQ_NAMESPACE = "dramatiq"
 
 _ENV_PREFIX = "MRIMESH_"
+#: Settings read from the standard variable of the same name, without the ``MRIMESH_`` prefix.
+_STANDARD_NAMES = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_default_region"})
 
 
 @dataclass(frozen=True)
@@ -85,16 +104,29 @@ class Settings:
     mesh_processes: int = DEFAULT_MESH_PROCESSES
     key_prefix: str = DEFAULT_KEY_PREFIX
     dramatiq_namespace: str = DEFAULT_DRAMATIQ_NAMESPACE
+    storage: str = DEFAULT_STORAGE
+    s3_endpoint: str = DEFAULT_S3_ENDPOINT
+    s3_public_endpoint: str = DEFAULT_S3_PUBLIC_ENDPOINT
+    s3_bucket: str = DEFAULT_S3_BUCKET
+    s3_link_seconds: int = DEFAULT_S3_LINK_SECONDS
+    s3_proxy_downloads: int = DEFAULT_S3_PROXY_DOWNLOADS
+    s3_part_bytes: int = DEFAULT_S3_PART_BYTES
+    s3_concurrency: int = DEFAULT_S3_CONCURRENCY
+    # The store's credentials and region keep the names every S3 tool reads (no MRIMESH_ prefix);
+    # empty means boto3's own lookup (instance role, ~/.aws). Never shown by repr.
+    aws_access_key_id: str = field(default="", repr=False)
+    aws_secret_access_key: str = field(default="", repr=False)
+    aws_default_region: str = "us-east-1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from ``MRIMESH_<FIELD>`` variables; ``overrides`` win over both."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for field in fields(cls):
-            raw = environ.get(_ENV_PREFIX + field.name.upper())
+        for item in fields(cls):
+            raw = environ.get(env_name(item.name))
             if raw is not None and raw != "":
-                values[field.name] = _coerce(field.type, raw, field.name)
+                values[item.name] = _coerce(item.type, raw, item.name)
         values.update(overrides)
         if "data_dir" in values:
             values["data_dir"] = Path(str(values["data_dir"]))
@@ -105,6 +137,16 @@ class Settings:
         """Folder holding one sub-folder per job."""
         return self.data_dir / "jobs"
 
+    @property
+    def scratch_dir(self) -> Path:
+        """A worker's own folder for the job it runs (``<scratch_dir>/<job_id>/``), never shared."""
+        return self.data_dir / "scratch"
+
+
+def env_name(setting: str) -> str:
+    """The environment variable a setting is read from."""
+    return setting.upper() if setting in _STANDARD_NAMES else _ENV_PREFIX + setting.upper()
+
 
 def _coerce(type_name: object, raw: str, name: str) -> object:
     kind = str(type_name)
@@ -114,7 +156,7 @@ def _coerce(type_name: object, raw: str, name: str) -> object:
         if kind == "float":
             return float(raw)
     except ValueError as e:
-        raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from e
+        raise ValueError(f"{env_name(name)} must be a number, got {raw!r}") from e
     if kind == "Path":
         return Path(raw)
     return raw

@@ -20,7 +20,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from mrimesh.config import Settings
 from mrimesh.paths import is_job_id
@@ -29,12 +29,37 @@ from mrimesh.paths import is_job_id
 RESULT_ZIP = "result.zip"
 #: Prefix of the upload's object name; the suffix is one of the accepted input suffixes.
 INPUT_PREFIX = "input/upload"
+#: Folder of the files the results page reads one by one (``files/brain.nii.gz``, ...).
+FILES_PREFIX = "files/"
+#: Storage back ends ``MRIMESH_STORAGE`` may name.
+BACKENDS = ("local", "s3")
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)*$")
+#: A result file's name: a lowercase slug and a known suffix, nothing else (no folders).
+_FILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\.(nii\.gz|glb|stl|obj|ply|3mf|json)$")
+
+#: Media type of each result file suffix.
+FILE_TYPES = {
+    ".nii.gz": "application/gzip",
+    ".glb": "model/gltf-binary",
+    ".stl": "model/stl",
+    ".obj": "model/obj",
+    ".ply": "application/octet-stream",
+    ".3mf": "model/3mf",
+    ".json": "application/json",
+    ".zip": "application/zip",
+}
 
 
 class StorageError(Exception):
-    """The store could not be reached or refused the operation (transient for the caller)."""
+    """The store could not be reached or refused the operation (transient for the caller).
+
+    Its text is written for people and never holds an address, key or credential.
+    """
+
+
+class StorageConfigError(StorageError):
+    """The store's settings are wrong (bucket missing, credentials refused): fix, then restart."""
 
 
 class ObjectMissing(StorageError):  # noqa: N818 - reads as the condition
@@ -52,6 +77,23 @@ def check_name(job_id: str, name: str) -> None:
 def input_name(suffix: str) -> str:
     """Object name of the upload with an accepted ``suffix`` such as ``.nii.gz``."""
     return f"{INPUT_PREFIX}{suffix}"
+
+
+def result_file_name(name: str) -> str | None:
+    """The object name of result file ``name`` (``files/<name>``), or ``None`` if not one of ours.
+
+    ``name`` may come from a URL: only a slug with a known suffix passes, so no path, dot-dot or
+    other text ever reaches an object key.
+    """
+    return f"{FILES_PREFIX}{name}" if _FILE_NAME.fullmatch(name) else None
+
+
+def media_type(name: str) -> str:
+    """The media type a stored file is served with."""
+    for suffix, kind in FILE_TYPES.items():
+        if name.endswith(suffix):
+            return kind
+    return "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -76,16 +118,31 @@ class JobStorage(Protocol):
     def names(self, job_id: str) -> list[str]:
         """Names of the job's objects, sorted."""
 
+    def delete(self, job_id: str, name: str) -> None:
+        """Delete one object (idempotent)."""
+
     def delete_job(self, job_id: str) -> None:
         """Delete every object of the job (idempotent)."""
 
     def local_path(self, job_id: str, name: str) -> Path | None:
         """A path the API may stream from, when the back end keeps files on this host."""
 
+    def open(self, job_id: str, name: str) -> tuple[BinaryIO, int]:
+        """The object as a stream to read once, and its size; raises :class:`ObjectMissing`."""
+
     def link(
         self, job_id: str, name: str, *, filename: str, content_type: str
     ) -> DownloadLink | None:
         """A short-lived link for browsers; ``None`` when the API must stream the bytes."""
+
+    def link_origin(self) -> str | None:
+        """The origin (``scheme://host:port``) links point at, for the page's CSP; or ``None``."""
+
+    def check(self) -> None:
+        """Raise :class:`StorageConfigError` unless the store is reachable and usable (start-up)."""
+
+    def job_ids(self) -> list[str]:
+        """Ids of every job that has objects (for sweeping strays)."""
 
 
 class LocalStorage:
@@ -139,6 +196,10 @@ class LocalStorage:
             if p.is_file() and not p.name.startswith(".")
         )
 
+    def delete(self, job_id: str, name: str) -> None:
+        """Remove one file."""
+        self.path(job_id, name).unlink(missing_ok=True)
+
     def delete_job(self, job_id: str) -> None:
         """Remove the job's folder."""
         check_name(job_id, "x")
@@ -149,13 +210,43 @@ class LocalStorage:
         path = self.path(job_id, name)
         return path if path.is_file() else None
 
+    def open(self, job_id: str, name: str) -> tuple[BinaryIO, int]:
+        """The open file and its size."""
+        try:
+            stream = self.path(job_id, name).open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectMissing(name) from None
+        return stream, os.fstat(stream.fileno()).st_size
+
     def link(
         self, job_id: str, name: str, *, filename: str, content_type: str
     ) -> DownloadLink | None:
         """Local files are streamed by the API."""
         return None
 
+    def link_origin(self) -> str | None:
+        """No links: the API serves local files itself."""
+        return None
+
+    def check(self) -> None:
+        """Create the jobs folder; a local folder needs nothing else."""
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+
+    def job_ids(self) -> list[str]:
+        """Every job folder's name that is a job id."""
+        if not self.jobs_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.jobs_dir.iterdir() if is_job_id(p.name))
+
 
 def open_storage(settings: Settings) -> JobStorage:
-    """The back end the settings choose (today: the local folder)."""
+    """The back end ``MRIMESH_STORAGE`` chooses; S3's client is imported only when chosen."""
+    if settings.storage == "s3":
+        from mrimesh.storage_s3 import S3Storage
+
+        return S3Storage.from_settings(settings)
+    if settings.storage != "local":
+        raise StorageConfigError(
+            f"MRIMESH_STORAGE must be one of {', '.join(BACKENDS)}, not {settings.storage!r}."
+        )
     return LocalStorage(settings.jobs_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from api.app import create_app
 from mrimesh.config import Settings
 from tests.support.data import downsampled_brain
 from tests.support.redis_server import RedisServer
+from tests.support.s3_server import S3Server
 from tests.support.service import ServiceStack
 
 
@@ -37,6 +39,20 @@ def settings(redis_server: RedisServer, tmp_path: Path) -> Settings:
         key_prefix=f"test-{tag}",
         dramatiq_namespace=f"dq-{tag}",
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A SeaweedFS S3 server this run started itself, with one bucket and checked signatures."""
+    server = S3Server(tmp_path_factory.mktemp("s3")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(settings: Settings, s3_server: S3Server) -> Settings:
+    """``settings`` with the S3 back end on the private SeaweedFS."""
+    return dataclasses.replace(settings, **s3_server.settings_overrides())
 
 
 @pytest.fixture
