@@ -125,7 +125,15 @@ def test_a_deleted_zip_is_410(api, backend, tmp_path) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["..%2Fresult.zip", "result.zip", "Brain.glb", "brain.exe", "a.b.glb", ".glb", "x" * 70 + ".glb"],
+    [
+        "..%2Fresult.zip",
+        "result.zip",
+        "Brain.glb",
+        "brain.exe",
+        "a.b.glb",
+        ".glb",
+        "x" * 70 + ".glb",
+    ],
 )
 def test_names_outside_the_allowlist_are_404(api, backend, tmp_path, name) -> None:
     job_id = _completed_job(backend, tmp_path, {RESULT_ZIP: ZIP, "files/brain.glb": GLB})
