@@ -38,14 +38,14 @@ def test_an_upload_lands_in_the_bucket_and_not_on_the_api_disk(
 
     assert response.status_code == 202, response.get_json()
     job_id = response.get_json()["job_id"]
-    assert s3_server.keys(f"jobs/{job_id}/") == [f"jobs/{job_id}/input/upload.nii.gz"]
+    assert s3_server.object_keys(f"jobs/{job_id}/") == [f"jobs/{job_id}/input/upload.nii.gz"]
     stored = s3_server.client().get_object(
         Bucket=s3_server.bucket, Key=f"jobs/{job_id}/input/upload.nii.gz"
     )
     assert stored["Body"].read() == brain_2mm.read_bytes()
     assert _leftovers(s3_settings) == []
     # The original file name is stored nowhere, in the bucket either.
-    assert not [key for key in s3_server.keys() if "Jane" in key]
+    assert not [key for key in s3_server.object_keys() if "Jane" in key]
 
 
 @pytest.mark.parametrize(
@@ -61,10 +61,10 @@ def test_refused_uploads_keep_their_answer_and_leave_nothing(
     s3_settings: Settings, s3_server: S3Server, name, payload, status, code
 ) -> None:
     client = create_app({"SETTINGS": s3_settings}).test_client()
-    before = s3_server.keys()
+    before = s3_server.object_keys()
     response = _post(client, payload, name)
     assert (response.status_code, response.get_json()["code"]) == (status, code)
-    assert s3_server.keys() == before
+    assert s3_server.object_keys() == before
     assert _leftovers(s3_settings) == []
 
 
@@ -73,7 +73,7 @@ def test_an_unreachable_store_answers_503_json_and_keeps_nothing(
 ) -> None:
     # Given an API that started while the store was up, and a store that then went away
     client = create_app({"SETTINGS": s3_settings}).test_client()
-    before = s3_server.keys()
+    before = s3_server.object_keys()
     dead = f"http://127.0.0.1:{free_port()}"
     storage = client.application.extensions["mrimesh"].storage
     monkeypatch.setattr(storage, "client", _client_for(storage, dead))
@@ -89,7 +89,7 @@ def test_an_unreachable_store_answers_503_json_and_keeps_nothing(
     keys = Keys(s3_settings.key_prefix)
     assert redis_client.zcard(keys.waiting) == 0
     assert not list(redis_client.scan_iter(f"{s3_settings.key_prefix}:job:*"))
-    assert s3_server.keys() == before
+    assert s3_server.object_keys() == before
     assert _leftovers(s3_settings) == []
     # and neither the answer nor the log names the store's address or credentials
     for text in (response.get_data(as_text=True), caplog.text):
@@ -101,7 +101,7 @@ def test_a_redis_failure_after_the_put_deletes_the_object(
     s3_settings: Settings, s3_server: S3Server, brain_2mm, monkeypatch
 ) -> None:
     client = create_app({"SETTINGS": s3_settings}).test_client()
-    before = s3_server.keys()
+    before = s3_server.object_keys()
 
     def refuse(*args, **kwargs):
         raise redis.exceptions.ConnectionError("Redis went away")
@@ -109,7 +109,7 @@ def test_a_redis_failure_after_the_put_deletes_the_object(
     monkeypatch.setattr("mrimesh.jobs.JobStore.create", refuse)
     response = _post(client, brain_2mm.read_bytes(), "scan.nii.gz")
     assert response.status_code == 503
-    assert s3_server.keys() == before
+    assert s3_server.object_keys() == before
     assert _leftovers(s3_settings) == []
 
 

@@ -42,7 +42,7 @@ def test_put_fetch_names_and_delete_job(storage: S3Storage, s3_server: S3Server,
     storage.put(job_id, "files/brain.glb", source)
 
     assert storage.names(job_id) == ["files/brain.glb", "input/upload.nii.gz", "result.zip"]
-    assert s3_server.keys(f"jobs/{job_id}/") == [
+    assert s3_server.object_keys(f"jobs/{job_id}/") == [
         f"jobs/{job_id}/files/brain.glb",
         f"jobs/{job_id}/input/upload.nii.gz",
         f"jobs/{job_id}/result.zip",
@@ -61,7 +61,7 @@ def test_put_fetch_names_and_delete_job(storage: S3Storage, s3_server: S3Server,
     storage.delete_job(job_id)
     storage.delete_job(job_id)  # idempotent
     assert storage.names(job_id) == []
-    assert s3_server.keys(f"jobs/{job_id}/") == []
+    assert s3_server.object_keys(f"jobs/{job_id}/") == []
     with pytest.raises(ObjectMissing):
         storage.fetch(job_id, RESULT_ZIP, copy)
     assert not list(copy.parent.glob(".*.part")), "a failed fetch leaves no partial file"

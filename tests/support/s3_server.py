@@ -117,7 +117,7 @@ class S3Server:
             ),
         )
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def object_keys(self, prefix: str = "") -> list[str]:
         """Every object key in the bucket under ``prefix``."""
         found = []
         pages = (
