@@ -14,7 +14,7 @@ from api.errors import abort
 from api.extensions import get_services
 from mrimesh.contract import JobStatus
 from mrimesh.jobs import JobRecord
-from mrimesh.paths import JobPaths, is_job_id
+from mrimesh.paths import is_job_id
 from mrimesh.status_view import public_document
 from mrimesh.storage import RESULT_ZIP, ObjectMissing, media_type, result_file_name
 
@@ -157,11 +157,8 @@ def cancel(job_id: str) -> ResponseReturnValue:
     record = _existing_record(job_id)
     if record.status.is_terminal:
         abort(409, f"The job is already {record.status.value}.", "already_finished")
-    before = services.jobs.mark_cancelled(job_id)
-    if before is None:
+    cancelled = services.lifecycle.cancel(job_id)
+    if cancelled is None:
         abort(409, "The job finished before it could be cancelled.", "already_finished")
-    if before.status is JobStatus.QUEUED:
-        JobPaths(services.settings.jobs_dir, job_id).remove()
-    logger.info("job %s cancelled while %s", job_id, before.status.value)
-    cancelled = services.jobs.get(job_id)
+    logger.info("job %s cancelled while %s", job_id, record.status.value)
     return jsonify(public_document(cancelled, queue_position=None, eta_seconds=None)), 200

@@ -12,7 +12,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from mrimesh.contract import STEP_NAMES
+from mrimesh.contract import STEP_IDS
 from mrimesh.jobs import JobStore
 from mrimesh.stats import StatsReader
 
@@ -54,7 +54,7 @@ class RedisStatsCollector(Collector):
         yield GaugeMetricFamily(
             "mrimesh_live_workers", "Workers heard from recently.", value=snap["live_workers"]
         )
-        names = ["job_seconds", "queue_wait_seconds"] + [f"step_seconds:{s}" for s in STEP_NAMES]
+        names = ["job_seconds", "queue_wait_seconds"] + [f"step_seconds:{s}" for s in STEP_IDS]
         histograms = [self.jobs.histogram(name) for name in names]
         pipe = self.jobs.client.pipeline(transaction=False)
         for histogram in histograms:
@@ -63,9 +63,9 @@ class RedisStatsCollector(Collector):
         yield _histogram("mrimesh_job_duration_seconds", "Processing time of jobs.", read[0])
         yield _histogram("mrimesh_queue_wait_seconds", "Time jobs waited before starting.", read[1])
         steps = HistogramMetricFamily(
-            "mrimesh_step_duration_seconds", "Time per pipeline step.", labels=["step"]
+            "mrimesh_step_duration_seconds", "Time per pipeline step, by step id.", labels=["step"]
         )
-        for step, (buckets, total) in zip(STEP_NAMES, read[2:], strict=True):
+        for step, (buckets, total) in zip(STEP_IDS, read[2:], strict=True):
             steps.add_metric([step], buckets, total)
         yield steps
 

@@ -10,13 +10,13 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from api.errors import abort
-from api.extensions import Services, get_services
+from api.extensions import get_services
 from api.input_check import InputRejected, check_upload
 from api.upload_stream import store_upload
 from mrimesh import limits
 from mrimesh.enqueue import enqueue_job
 from mrimesh.paths import new_job_id
-from mrimesh.storage import StorageError, input_name
+from mrimesh.storage import input_name
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("uploads", __name__)
@@ -51,42 +51,19 @@ def upload() -> ResponseReturnValue:
         logger.info("upload rejected (%s)", e.code)
         abort(422, e.message, e.code)
     except BaseException:
-        _forget_objects(services, job_id)
+        services.lifecycle.discard(job_id)
         raise
     finally:
         staged.unlink(missing_ok=True)
     try:
-        record = services.jobs.create(
+        record = services.lifecycle.create(
             job_id, input_kind=checked.kind, input_bytes=size, input_voxels=checked.voxels
         )
-    except redis.exceptions.RedisError:
-        _forget_objects(services, job_id)
-        raise
-    try:
         enqueue_job(services.broker, job_id)
     except redis.exceptions.RedisError:
-        _undo(services, job_id)
+        services.lifecycle.discard(job_id)  # nothing is left half-created
         raise
     logger.info("job %s queued (%s, %d bytes)", job_id, kind, size)
     document = services.status.render(job_id, at=record.created_at) or {}
     document["status_url"] = f"/status/{job_id}"
     return jsonify(document), 202, {"Location": f"/status/{job_id}"}
-
-
-def _forget_objects(services: Services, job_id: str) -> None:
-    """Delete whatever the store kept of a job that was never created (best effort)."""
-    try:
-        services.storage.delete_job(job_id)
-    except StorageError:
-        logger.warning(
-            "could not delete the stored upload of job %s, which was never created", job_id
-        )
-
-
-def _undo(services: Services, job_id: str) -> None:
-    """Forget a job whose message could not be enqueued, so nothing is left half-created."""
-    try:
-        services.jobs.discard(job_id)
-    except redis.exceptions.RedisError:
-        logger.warning("could not discard job %s after a failed enqueue", job_id)
-    _forget_objects(services, job_id)

@@ -148,11 +148,11 @@ def speed_comparison(scan: Path, settings, repeats: int) -> None:
             step = {
                 key: float(np.median([r["steps"][key] for r in runs])) for key in runs[0]["steps"]
             }
-            ratio = float(np.median([r["total_seconds"] / r["steps"]["Segmenting"] for r in runs]))
+            ratio = float(np.median([r["total_seconds"] / r["steps"]["segmenting"] for r in runs]))
             total = float(np.median([r["total_seconds"] for r in runs]))
             print(
-                f"| {name} | {step['Segmenting']:.2f} | {step['Cleaning up']:.2f} | "
-                f"{step['Generating meshes']:.2f} | {step['Exporting']:.2f} | {total:.2f} | "
+                f"| {name} | {step['segmenting']:.2f} | {step['cleaning_up']:.2f} | "
+                f"{step['meshing']:.2f} | {step['exporting']:.2f} | {total:.2f} | "
                 f"{ratio:.2f} |"
             )
 
@@ -169,7 +169,7 @@ def run_case(scan: Path, out: Path, settings, options=None) -> dict:
 
 def print_run(name: str, report: dict) -> None:
     steps = report["steps"]
-    seg = steps["Segmenting"]
+    seg = steps["segmenting"]
     parts = report.get("inference_parts", {})
     networks = parts.get("brain_mask_networks") or parts.get("network") or seg
     print(f"\n### {name}")

@@ -24,8 +24,9 @@ from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.package import package_results
 from gpu_worker.pipeline.run import run_pipeline
-from gpu_worker.progress import Cancelled
-from mrimesh.contract import ACTOR_NAME, QUEUE_NAME
+from gpu_worker.progress import Cancelled, step
+from mrimesh.contract import ACTOR_NAME, QUEUE_NAME, Step
+from mrimesh.outcome import JobOutcome
 from mrimesh.paths import is_job_id
 from mrimesh.storage import (
     FILES_PREFIX,
@@ -59,9 +60,9 @@ def storage() -> JobStorage:
 @dramatiq.actor(
     actor_name=ACTOR_NAME,
     queue_name=QUEUE_NAME,
-    throws=(InputError, Cancelled),  # retries and their back-off: the broker's Retries
+    throws=(InputError, Cancelled),  # expected ends of an attempt; retries: mrimesh.lifecycle
 )
-def process_job(job_id: str) -> dict[str, Any]:
+def process_job(job_id: str) -> JobOutcome:
     """Turn the job's upload into meshes and a result zip in the file store.
 
     Each attempt starts from an empty scratch folder and overwrites the job's stored results, so
@@ -75,20 +76,20 @@ def process_job(job_id: str) -> dict[str, Any]:
         upload = _fetch_upload(store, job_id, scratch)
         work_dir = scratch / "work"
         report = _run_with_cpu_fallback(upload, work_dir)
-        zip_path = package_results(work_dir, scratch / RESULT_ZIP)
-        for name, path in result_files(work_dir):
-            store.put(job_id, name, path)
-        store.put(job_id, RESULT_ZIP, zip_path)  # last: the zip's presence means "all stored"
+        with step(Step.PACKAGING):
+            zip_path = package_results(work_dir, scratch / RESULT_ZIP)
+            for name, path in result_files(work_dir):
+                store.put(job_id, name, path)
+            store.put(job_id, RESULT_ZIP, zip_path)  # last: the zip's presence means "all stored"
         for name in store.names(job_id):
             if name.startswith(INPUT_PREFIX):
                 store.delete(job_id, name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {
-        "result": {key: report[key] for key in _SUMMARY_KEYS if key in report},
-        "steps": report.get("steps", {}),
-        "voxels": (report.get("input") or {}).get("voxels", 1),
-    }
+    return JobOutcome(
+        voxels=int((report.get("input") or {}).get("voxels") or 1),
+        summary={key: report[key] for key in _SUMMARY_KEYS if key in report},
+    )
 
 
 def scratch_folder(job_id: str) -> Path:

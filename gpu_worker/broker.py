@@ -1,4 +1,9 @@
-"""The worker's Dramatiq broker: Redis, our progress middleware, retries, no thread time limit.
+"""The worker's Dramatiq broker: Redis and our lifecycle middleware; no broker retries, no thread
+time limit.
+
+A failed attempt is retried (or failed for good) by :mod:`mrimesh.lifecycle`, which counts attempts
+in the job record and enqueues a fresh message; Dramatiq's ``Retries`` would count them a second
+time, so it is not installed (and a failed message is simply acknowledged).
 
 Dramatiq's ``TimeLimit`` raises inside the worker thread, which never happens while the hot loop
 is inside C or CUDA code; the per-job limit is enforced by the worker's sidecar process instead
@@ -11,7 +16,7 @@ import logging
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import Callbacks, CurrentMessage, Pipelines, Retries, ShutdownNotifications
+from dramatiq.middleware import Callbacks, CurrentMessage, Pipelines, ShutdownNotifications
 
 from gpu_worker.middleware import JobProgress
 from gpu_worker.pipeline.errors import InputError
@@ -25,7 +30,7 @@ BROKER_HEARTBEAT_TIMEOUT_MS = 15_000
 
 
 def build_broker(settings: Settings) -> RedisBroker:
-    """A Redis broker whose middleware order makes our ``after_*`` hooks run after Retries'."""
+    """A Redis broker with our lifecycle middleware first."""
     client = connect(settings.redis_url)
     progress = JobProgress(settings, client, input_errors=(InputError,), preload=preload)
     middleware = [
@@ -33,9 +38,6 @@ def build_broker(settings: Settings) -> RedisBroker:
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        Retries(
-            max_retries=max(settings.max_attempts - 1, 0), min_backoff=1000, max_backoff=10_000
-        ),
         CurrentMessage(),
     ]
     return RedisBroker(

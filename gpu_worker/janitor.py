@@ -1,5 +1,8 @@
 """The janitor: expires old jobs, recovers jobs of dead workers, sweeps stray files.
 
+What happens to each job is :mod:`mrimesh.lifecycle`'s (``expire``, ``worker_lost``,
+``clean_up``); the janitor only finds the jobs it is due for.
+
 Runs as its own small process (``python -m gpu_worker.janitor``), started by ``make run`` and by
 compose. It imports no torch; several janitors may run at once (every change is a guarded
 transition).
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import signal
 import threading
 import time
@@ -19,10 +21,9 @@ from dramatiq.brokers.redis import RedisBroker
 
 from mrimesh.config import Settings
 from mrimesh.contract import JobStatus
-from mrimesh.enqueue import enqueue_job
-from mrimesh.jobs import JobStore
-from mrimesh.paths import JobPaths, is_job_id
-from mrimesh.redis_client import as_text, connect
+from mrimesh.lifecycle import Lifecycle
+from mrimesh.paths import is_job_id
+from mrimesh.redis_client import connect
 from mrimesh.timefmt import now
 from mrimesh.workers import WorkerRegistry
 
@@ -38,11 +39,10 @@ class Janitor:
     def __init__(self, settings: Settings, client: redis.Redis):
         self.settings = settings
         self.client = client
-        self.jobs = JobStore(client, settings)
+        broker = RedisBroker(client=client, namespace=settings.dramatiq_namespace, middleware=[])
+        self.lifecycle = Lifecycle(client, settings, broker=broker)
+        self.jobs = self.lifecycle.jobs
         self.workers = WorkerRegistry(client, settings)
-        self.broker = RedisBroker(
-            client=client, namespace=settings.dramatiq_namespace, middleware=[]
-        )
 
     def sweep(self, at: float | None = None) -> dict[str, int]:
         """Run every chore once; returns how many items each touched."""
@@ -55,66 +55,40 @@ class Janitor:
         }
 
     def expire_due(self, at: float) -> int:
-        """Expire jobs past their time and delete their files."""
-        count = 0
-        for job_id in self.jobs.due_for_expiry(at):
-            if self.jobs.mark_expired(job_id, at) is not None:
-                count += 1
-            else:
-                self.client.zrem(self.jobs.keys.expiry, job_id)
-            if is_job_id(job_id):
-                JobPaths(self.settings.jobs_dir, job_id).remove()
-        return count
+        """Expire jobs past their time (their files go with them)."""
+        return sum(
+            self.lifecycle.expire(job_id, at) is not None for job_id in self.jobs.due_for_expiry(at)
+        )
 
     def recover_stalled(self, at: float) -> int:
-        """Requeue (or fail, after too many attempts) jobs whose worker stopped beating."""
+        """Retry (or fail, after too many attempts) jobs whose worker stopped beating."""
         live = set(self.workers.live_ids(at))
         cutoff = at - self.settings.worker_timeout_seconds
         count = 0
-        for raw_id in self.client.zrange(self.jobs.keys.active, 0, -1):
-            job_id = as_text(raw_id)
+        for job_id in self.jobs.active_ids():
             record = self.jobs.get(job_id)
             if record is None or record.status is not JobStatus.PROCESSING:
-                self.client.zrem(self.jobs.keys.active, job_id)
+                self.lifecycle.forget_inactive(job_id)
                 continue
             beat = record.heartbeat_at or record.started_at or 0.0
             if record.worker_id in live or beat > cutoff:
                 continue
-            count += 1
-            if record.attempt >= self.settings.max_attempts:
-                self.jobs.mark_failed(
-                    job_id,
-                    error=(
-                        f"The worker crashed {record.attempt} times while processing this scan; "
-                        "it was stopped to protect the service."
-                    ),
-                    code="worker_crashed",
-                )
-                JobPaths(self.settings.jobs_dir, job_id).remove()
-                logger.warning("job %s failed after %d crashed attempts", job_id, record.attempt)
-            elif self.jobs.mark_retrying(
-                job_id, reason=f"The worker stopped unexpectedly during attempt {record.attempt}."
-            ):
-                enqueue_job(self.broker, job_id)
-                logger.warning("job %s requeued after its worker stopped", job_id)
+            after = self.lifecycle.worker_lost(job_id, at)
+            if after is not None:
+                count += 1
+                logger.warning("job %s is %s after its worker stopped", job_id, after.status)
         return count
 
     def sweep_files(self, at: float) -> int:
-        """Delete job folders with no record and stale partial uploads."""
+        """Clean up job folders nobody can download (no record, or failed, cancelled, expired)
+        and stale partial uploads."""
         count = 0
         jobs_dir = self.settings.jobs_dir
         if jobs_dir.is_dir():
             for folder in jobs_dir.iterdir():
                 if not is_job_id(folder.name) or at - folder.stat().st_mtime < 60:
                     continue
-                record = self.jobs.get(folder.name)
-                if record is None or record.status in (
-                    JobStatus.EXPIRED,
-                    JobStatus.FAILED,
-                    JobStatus.CANCELLED,
-                ):
-                    shutil.rmtree(folder, ignore_errors=True)
-                    count += 1
+                count += self.lifecycle.clean_up(folder.name)
         tmp_dir = self.settings.data_dir / "tmp"
         if tmp_dir.is_dir():
             for part in tmp_dir.iterdir():

@@ -1,18 +1,24 @@
-"""The Dramatiq middleware that owns every Redis write about a job's state and timings.
+"""The Dramatiq middleware that turns a worker's events into lifecycle transitions.
 
 Hooks, in the order a job meets them:
 
-* ``before_worker_boot``: load the models, once per process, before any message is taken.
+* ``before_worker_boot``: migrate old Redis data, load the models, once per process, before any
+  message is taken.
 * ``after_worker_boot``: start the sidecar process (heartbeats, per-job time limit).
-* ``before_process_message``: move the job to ``processing``, count the attempt, install a
-  progress reporter for the pipeline's ``report_step`` calls. A job that may not run (cancelled,
-  expired, already finished by a redelivered twin) is skipped.
-* the reporter: turns ``(step, fraction)`` into ``current_step``, an expected-time-weighted,
-  never-decreasing ``progress_percent`` and a heartbeat, at most a few writes a second, one round
-  trip each; it stops the pipeline when the job was cancelled.
-* ``after_process_message``: completed (timings recorded), failed for good, or queued for a retry.
+* ``before_process_message``: :meth:`~mrimesh.lifecycle.Lifecycle.start` the job and install a
+  step clock (:class:`~gpu_worker.progress.StepClock`) for the pipeline's ``with step(...)``
+  blocks. A job that may not run (cancelled, expired, already taken by a redelivered twin) is
+  skipped.
+* the clock's reporter: turns ``(step, fraction)`` and the clock's times into
+  :meth:`~mrimesh.lifecycle.Lifecycle.progress`, an expected-time-weighted, never-decreasing
+  ``progress_percent`` and a heartbeat, at most a few writes a second; it stops the pipeline when
+  the job was cancelled.
+* ``after_process_message``: the actor's :class:`~mrimesh.outcome.JobOutcome` completes the job;
+  an exception fails it (bad input), retries or fails it (anything else), or, when the job left
+  ``processing`` under it, lets the lifecycle tidy up.
 
-A failure inside any hook is logged and never fails the job.
+Every decision about the job's fate is the lifecycle's; a failure inside any hook is logged and
+never fails the job.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -32,13 +38,15 @@ from dramatiq import Broker, Middleware, Worker
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 
-from gpu_worker.progress import Cancelled, reset_reporter, set_reporter
+from gpu_worker.progress import Cancelled, StepClock, install_clock, uninstall_clock
 from gpu_worker.sidecar import start_sidecar
 from mrimesh.config import Settings
-from mrimesh.contract import ACTOR_NAME, PRIOR_STEP_WEIGHTS, STEP_NAMES, JobStatus
+from mrimesh.contract import ACTOR_NAME, PRIOR_STEP_WEIGHTS, STEP_IDS, JobStatus
 from mrimesh.eta import progress_percent
-from mrimesh.jobs import JobStore
-from mrimesh.paths import JobPaths, is_disk_full
+from mrimesh.lifecycle import Lifecycle
+from mrimesh.migrations import migrate_quietly
+from mrimesh.outcome import JobOutcome
+from mrimesh.paths import is_disk_full
 from mrimesh.stats import StatsReader
 from mrimesh.timefmt import now
 from mrimesh.workers import WorkerRegistry
@@ -53,16 +61,19 @@ class RunningJob:
     job_id: str
     started_at: float
     estimates: dict[str, float]
-    step: str | None = None
-    step_started_at: float = 0.0
-    completed: dict[str, float] = field(default_factory=dict)
+    clock: StepClock
+    clock_token: object | None = None
     last_write: float = 0.0
     start_gap: float | None = None
-    reporter_token: object | None = None
 
 
 class JobProgress(Middleware):
-    """Turns pipeline step events into job records, timings and heartbeats in Redis."""
+    """Turns a worker's events (start, steps, outcome) into lifecycle transitions."""
+
+    #: Exceptions an actor lists in ``throws`` end an attempt as expected (a bad input, a
+    #: cancellation): Dramatiq logs them without a traceback. Declared here because the broker
+    #: has no ``Retries``, which would otherwise declare it.
+    actor_options = frozenset({"throws"})
 
     def __init__(
         self,
@@ -74,7 +85,9 @@ class JobProgress(Middleware):
         start_sidecar_process: bool = True,
     ):
         self.settings = settings
-        self.jobs = JobStore(client, settings)
+        self.client = client
+        self.lifecycle = Lifecycle(client, settings)
+        self.jobs = self.lifecycle.jobs
         self.stats = StatsReader(client, settings)
         self.workers = WorkerRegistry(client, settings)
         self.input_errors = input_errors
@@ -87,7 +100,9 @@ class JobProgress(Middleware):
 
     # -- process lifecycle -----------------------------------------------------------------
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        """Load the models and start the meshing helpers, before any message is taken."""
+        """Migrate old Redis data, load the models and start the meshing helpers, before any
+        message is taken."""
+        migrate_quietly(self.client, self.settings)
         if self.preload is not None:
             started = time.perf_counter()
             self.preload(self.settings)
@@ -124,7 +139,7 @@ class JobProgress(Middleware):
                 raise SkipMessage(f"job {job_id} is {state}")
             model = self.stats.timing_model()
             estimates = model.step_estimates(record.input_voxels)
-            started = self.jobs.mark_started(
+            started = self.lifecycle.start(
                 job_id, worker_id=self.worker_id, step_estimates=estimates
             )
         except redis.exceptions.RedisError:
@@ -142,11 +157,13 @@ class JobProgress(Middleware):
             job_id=job_id,
             started_at=started_at,
             estimates=estimates or dict(PRIOR_STEP_WEIGHTS),
+            clock=StepClock(),
             start_gap=started_at - self._last_finished_at if waited_for_us else None,
         )
-        running.reporter_token = set_reporter(lambda step, f: self._report(running, step, f))
+        running.clock.reporter = lambda step, fraction: self._report(running, step, fraction)
+        running.clock_token = install_clock(running.clock)
         self._running[message.message_id] = running
-        logger.info("job %s started (attempt %d)", job_id, started.attempt + 1)
+        logger.info("job %s started (attempt %d)", job_id, started.attempt)
 
     def after_process_message(
         self,
@@ -160,9 +177,10 @@ class JobProgress(Middleware):
         running = self._running.pop(message.message_id, None)
         if running is None:
             return
-        if running.reporter_token is not None:
+        running.clock.end()
+        if running.clock_token is not None:
             with contextlib.suppress(ValueError):
-                reset_reporter(running.reporter_token)
+                uninstall_clock(running.clock_token)
         try:
             self._finish(running, message, result, exception)
         except Exception:
@@ -182,75 +200,45 @@ class JobProgress(Middleware):
         exception: BaseException | None,
     ) -> None:
         job_id = running.job_id
-        paths = JobPaths(self.settings.jobs_dir, job_id)
+        if exception is None and not isinstance(result, JobOutcome):
+            exception = TypeError(f"the actor returned {type(result).__name__}, not a JobOutcome")
         if exception is None:
-            outcome = result or {}
-            if running.step is not None:
-                running.completed[running.step] = now() - running.step_started_at
-            steps = dict(running.completed)
-            steps.update(outcome.get("steps") or {})
-            record = self.jobs.mark_completed(
+            self.lifecycle.complete(
                 job_id,
-                result=outcome.get("result") or {},
-                step_durations={k: v for k, v in steps.items() if k in STEP_NAMES},
-                voxels=int(outcome.get("voxels") or 1),
+                result,
+                step_seconds={k: v for k, v in running.clock.seconds.items() if k in STEP_IDS},
                 start_gap=running.start_gap,
             )
-            if record is None:  # cancelled or expired while finishing
-                paths.remove()
             logger.info("job %s completed in %.1f s", job_id, now() - running.started_at)
-            return
-        if isinstance(exception, Cancelled):
-            # The job left "processing" under us: cancelled or expired (delete its files), or
-            # requeued by the janitor (keep the upload for the next attempt).
-            record = self.jobs.get(job_id)
-            if record is None or record.status in (JobStatus.CANCELLED, JobStatus.EXPIRED):
-                paths.remove()
-            logger.info(
-                "job %s stopped: it is now %s", job_id, record.status.value if record else "gone"
-            )
-            return
-        if isinstance(exception, self.input_errors):
-            code = getattr(exception, "code", None) or "invalid_input"
-            self.jobs.mark_failed(job_id, error=_reason(exception), code=str(code))
-            paths.remove()
+        elif isinstance(exception, Cancelled):
+            status = self.lifecycle.stopped(job_id)
+            logger.info("job %s stopped: it is now %s", job_id, status or "gone")
+        elif isinstance(exception, self.input_errors):
+            code = str(getattr(exception, "code", None) or "invalid_input")
+            self.lifecycle.fail(job_id, code=code, error=_reason(exception))
             logger.info("job %s failed on its input (%s)", job_id, code)
-            return
-        record = self.jobs.get(job_id)
-        attempt = record.attempt if record else self.settings.max_attempts
-        reason = _reason(exception)
-        if attempt >= self.settings.max_attempts or message.failed:
-            self.jobs.mark_failed(
-                job_id,
-                error=f"Processing failed {attempt} times; last error: {reason}",
-                code="insufficient_storage" if is_disk_full(exception) else "processing_error",
-            )
-            paths.remove()
-            logger.warning("job %s failed for good: %s", job_id, reason)
         else:
-            self.jobs.mark_retrying(job_id, reason=f"Attempt {attempt} failed: {reason}")
-            logger.warning("job %s will be retried: %s", job_id, reason)
+            code = "insufficient_storage" if is_disk_full(exception) else "processing_error"
+            record = self.lifecycle.attempt_failed(job_id, reason=_reason(exception), code=code)
+            state = record.status.value if record else "gone"
+            logger.warning("job %s attempt failed (%s): %s", job_id, state, exception)
 
     def _report(self, running: RunningJob, step: str, fraction: float) -> None:
         at = now()
-        changed = step != running.step
-        if changed:
-            if running.step is not None:
-                running.completed[running.step] = at - running.step_started_at
-            running.step = step
-            running.step_started_at = at
+        clock = running.clock
+        changed = clock.started_at > running.last_write
         due = at - running.last_write >= self.settings.progress_write_interval_seconds
         if not (changed or due or fraction >= 1.0):
             return
         running.last_write = at
         percent = min(progress_percent(running.estimates, step, fraction), 99.0)
-        status = self.jobs.report_progress(
+        status = self.lifecycle.progress(
             running.job_id,
             step=step,
             fraction=fraction,
             percent=percent,
-            step_started_at=running.step_started_at,
-            completed_steps=running.completed,
+            step_started_at=clock.started_at,
+            completed_steps=clock.seconds,
             at=at,
         )
         if status is not JobStatus.PROCESSING:

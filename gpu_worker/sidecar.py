@@ -6,8 +6,9 @@ interrupt such code at all. So each worker process starts this small process (sp
 ``subprocess``, never forked, before CUDA is initialised). Every few seconds it:
 
 * says the worker is alive (``{p}:workers``) for as long as the worker process exists;
-* fails a job of this worker that has run past ``MRIMESH_JOB_TIME_LIMIT_SECONDS`` with a timeout
-  reason, deletes its files and ends the worker with SIGKILL; the supervisor starts a new one.
+* fails a job of this worker that has run past ``MRIMESH_JOB_TIME_LIMIT_SECONDS``
+  (:meth:`mrimesh.lifecycle.Lifecycle.time_out`, which deletes its files) and ends the worker with
+  SIGKILL; the supervisor starts a new one.
 
 It exits by itself when the worker process is gone.
 
@@ -29,8 +30,7 @@ import redis
 
 from mrimesh.config import Settings
 from mrimesh.contract import JobStatus
-from mrimesh.jobs import JobStore
-from mrimesh.paths import JobPaths
+from mrimesh.lifecycle import Lifecycle
 from mrimesh.redis_client import as_text, connect
 from mrimesh.timefmt import now
 from mrimesh.workers import WorkerRegistry
@@ -66,7 +66,8 @@ class Sidecar:
 
     def __init__(self, settings: Settings, client: redis.Redis, worker_id: str, worker_pid: int):
         self.settings = settings
-        self.jobs = JobStore(client, settings)
+        self.lifecycle = Lifecycle(client, settings)
+        self.jobs = self.lifecycle.jobs
         self.workers = WorkerRegistry(client, settings)
         self.worker_id = worker_id
         self.worker_pid = worker_pid
@@ -79,7 +80,7 @@ class Sidecar:
         self.workers.beat(self.worker_id, at)
         limit = self.settings.job_time_limit_seconds
         for job_id, started_at in self._my_running_jobs():
-            if not self.jobs.touch(job_id, at):  # finished or cancelled since it was listed
+            if not self.lifecycle.heartbeat(job_id, at):  # finished or cancelled since listed
                 continue
             if at - (started_at or at) > limit:
                 self._end_for_timeout(job_id, limit)
@@ -105,15 +106,9 @@ class Sidecar:
         return mine
 
     def _end_for_timeout(self, job_id: str, limit: int) -> None:
-        failed = self.jobs.mark_failed(
-            job_id,
-            error=f"Processing took longer than the {limit} s limit and was stopped.",
-            code="timeout",
-        )
-        if failed is None:  # it finished (or was cancelled) meanwhile: its files are not ours
+        if self.lifecycle.time_out(job_id) is None:  # it finished (or was cancelled) meanwhile
             return
         logger.error("job %s ran past %d s; ending worker %s", job_id, limit, self.worker_id)
-        JobPaths(self.settings.jobs_dir, job_id).remove()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.worker_pid, signal.SIGKILL)
 

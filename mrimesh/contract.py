@@ -32,31 +32,76 @@ TERMINAL_STATUSES = frozenset(
 
 
 class Step(StrEnum):
-    """Pipeline steps, named as a user reads them, in execution order."""
+    """Pipeline steps by stable id, in execution order.
 
-    LOADING = "Loading scan"
-    PREPARING = "Preparing"
-    SEGMENTING = "Segmenting"
-    CLEANING_UP = "Cleaning up"
-    MESHING = "Generating meshes"
-    EXPORTING = "Exporting"
-    PACKAGING = "Packaging"
+    The id is what Redis keys, metric labels, the timing history and report.json use; it never
+    changes. What a person reads is :attr:`label` (from :data:`STEP_LABELS`), free to be reworded.
+    """
 
+    LOADING = "loading"
+    PREPARING = "preparing"
+    SEGMENTING = "segmenting"
+    CLEANING_UP = "cleaning_up"
+    MESHING = "meshing"
+    EXPORTING = "exporting"
+    PACKAGING = "packaging"
+
+    @property
+    def label(self) -> str:
+        """The step as a person reads it (``/status``'s ``current_step``)."""
+        return STEP_LABELS[self.value]
+
+
+#: The words people read for each step id; reword freely, ids and history do not move.
+STEP_LABELS: dict[str, str] = {
+    Step.LOADING: "Loading scan",
+    Step.PREPARING: "Preparing",
+    Step.SEGMENTING: "Segmenting",
+    Step.CLEANING_UP: "Cleaning up",
+    Step.MESHING: "Generating meshes",
+    Step.EXPORTING: "Exporting",
+    Step.PACKAGING: "Packaging",
+}
 
 #: Steps in the order a job runs them.
 STEPS: tuple[Step, ...] = tuple(Step)
-#: Step names as plain strings, in order.
-STEP_NAMES: tuple[str, ...] = tuple(step.value for step in STEPS)
+#: Step ids as plain strings, in order.
+STEP_IDS: tuple[str, ...] = tuple(step.value for step in STEPS)
+
+#: What Redis held before steps had ids (labels of 2026-11, frozen: never edit these when a
+#: label is reworded). :func:`step_id` and the start-up migration read them.
+LEGACY_STEP_LABELS: dict[str, str] = {
+    "Loading scan": Step.LOADING,
+    "Preparing": Step.PREPARING,
+    "Segmenting": Step.SEGMENTING,
+    "Cleaning up": Step.CLEANING_UP,
+    "Generating meshes": Step.MESHING,
+    "Exporting": Step.EXPORTING,
+    "Packaging": Step.PACKAGING,
+}
+
+
+def step_id(text: str) -> str:
+    """The id of a step named by its id or by a label stored before steps had ids."""
+    return LEGACY_STEP_LABELS.get(text, text)
+
+
+def step_label(step: str | None) -> str | None:
+    """The label people read for a step id (an unknown id reads as itself)."""
+    if not step:
+        return None
+    return STEP_LABELS.get(step_id(step), step)
+
 
 #: Share of a job's time each step takes before any history exists; used only to move the
 #: progress bar, never to produce an ETA. Measured on a 1 mm brain, 2 CPU cores (bench/README.md):
-#: "Generating meshes" includes writing the mesh files, so "Exporting" is short.
+#: "meshing" includes writing the mesh files, so "exporting" is short.
 PRIOR_STEP_WEIGHTS: dict[str, float] = {
-    Step.LOADING.value: 0.02,
-    Step.PREPARING.value: 0.03,
-    Step.SEGMENTING.value: 0.45,
-    Step.CLEANING_UP.value: 0.06,
-    Step.MESHING.value: 0.37,
-    Step.EXPORTING.value: 0.02,
-    Step.PACKAGING.value: 0.05,
+    Step.LOADING: 0.02,
+    Step.PREPARING: 0.03,
+    Step.SEGMENTING: 0.45,
+    Step.CLEANING_UP: 0.06,
+    Step.MESHING: 0.37,
+    Step.EXPORTING: 0.02,
+    Step.PACKAGING: 0.05,
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 
-from mrimesh.contract import STEP_NAMES
+from mrimesh.contract import STEP_IDS
 
 #: This job's measured speed relative to the estimate is clamped to this range.
 SPEED_FACTOR_RANGE = (0.5, 3.0)
@@ -46,9 +46,9 @@ def running_remaining_seconds(
 ) -> float:
     """Seconds a running job still needs: rest of the current step plus all later steps."""
     factor = speed_factor(estimates, completed)
-    if current_step not in STEP_NAMES:
-        return sum(estimates.get(s, 0.0) for s in STEP_NAMES if s not in completed) * factor
-    index = STEP_NAMES.index(current_step)
+    if current_step not in STEP_IDS:
+        return sum(estimates.get(s, 0.0) for s in STEP_IDS if s not in completed) * factor
+    index = STEP_IDS.index(current_step)
     expected_current = estimates.get(current_step, 0.0) * factor
     by_estimate = max(expected_current - step_elapsed, 0.0)
     fraction = min(max(step_fraction, 0.0), 1.0)
@@ -57,7 +57,7 @@ def running_remaining_seconds(
         current_left = fraction * by_rate + (1.0 - fraction) * by_estimate
     else:
         current_left = by_estimate
-    later = sum(estimates.get(step, 0.0) for step in STEP_NAMES[index + 1 :]) * factor
+    later = sum(estimates.get(step, 0.0) for step in STEP_IDS[index + 1 :]) * factor
     return current_left + later
 
 
@@ -82,10 +82,10 @@ def progress_percent(
     estimates: Mapping[str, float], current_step: str, step_fraction: float
 ) -> float:
     """Share of the job's expected time already behind it, 0..100."""
-    total = sum(estimates.get(step, 0.0) for step in STEP_NAMES)
-    if total <= 0 or current_step not in STEP_NAMES:
+    total = sum(estimates.get(step, 0.0) for step in STEP_IDS)
+    if total <= 0 or current_step not in STEP_IDS:
         return 0.0
-    index = STEP_NAMES.index(current_step)
-    done = sum(estimates.get(step, 0.0) for step in STEP_NAMES[:index])
+    index = STEP_IDS.index(current_step)
+    done = sum(estimates.get(step, 0.0) for step in STEP_IDS[:index])
     done += estimates.get(current_step, 0.0) * min(max(step_fraction, 0.0), 1.0)
     return 100.0 * done / total

@@ -5,7 +5,8 @@ Every key this project writes starts with the configured prefix (``mrimesh`` by 
 ==============================  ======  ===========================================================
 key                             type    what it holds
 ==============================  ======  ===========================================================
-``{p}:job:{job_id}``            hash    the job record (:mod:`mrimesh.jobs`); expires with the job
+``{p}:job:{job_id}``            hash    the job record (:mod:`mrimesh.jobs`, written only by
+                                        :mod:`mrimesh.lifecycle`); expires with the job
 ``{p}:waiting``                 zset    job ids waiting to start, scored by enqueue order
 ``{p}:waiting:seq``             string  counter giving each enqueue its place in ``waiting``
 ``{p}:active``                  zset    job ids being processed, scored by start time (epoch s)
@@ -17,10 +18,13 @@ key                             type    what it holds
 ``{p}:timings:jobs``            list    JSON timing records of the last N completed jobs
 ``{p}:timings:queue_wait``      list    time (s) the last N jobs waited before starting
 ``{p}:hist:{name}``             hash    cluster-wide Prometheus histogram buckets, sum, count
+                                        (``job_seconds``, ``queue_wait_seconds``,
+                                        ``step_seconds:{step id}``)
 ``{p}:ratelimit*``              zset    flask-limiter windows (per client, per client+job)
 ==============================  ======  ===========================================================
 
 Dramatiq keeps its own keys under its namespace (``dramatiq:*``); we never read its internals.
+Data written under an older schema is migrated at start-up (:mod:`mrimesh.migrations`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Any
 import redis
 
 from mrimesh.config import Settings
-from mrimesh.contract import STEP_NAMES
+from mrimesh.contract import STEP_IDS
 from mrimesh.keys import Keys
 from mrimesh.redis_client import as_text
 from mrimesh.timings import JobTiming, TimingModel
@@ -55,7 +55,7 @@ class StatsReader:
         queue_waits = [float(w) for w in waits]
         per_step = {
             step: round(statistics.fmean(h.steps[step] for h in history if step in h.steps), 3)
-            for step in STEP_NAMES
+            for step in STEP_IDS
             if any(step in h.steps for h in history)
         }
         snapshot: dict[str, Any] = {name: int(float(counts.get(name, 0))) for name in _COUNTERS}

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from mrimesh.contract import JobStatus
+from mrimesh.contract import JobStatus, step_label
 from mrimesh.eta import queued_eta_seconds, running_remaining_seconds, speed_factor
 from mrimesh.jobs import JobRecord, JobStore
 from mrimesh.redis_client import as_text
@@ -150,13 +150,16 @@ def _running_eta(record: JobRecord, model: TimingModel | None, at: float) -> flo
 def public_document(
     record: JobRecord, *, queue_position: int | None, eta_seconds: float | None
 ) -> dict[str, Any]:
-    """The job as the API shows it: the spec's fields first, then ours."""
+    """The job as the API shows it: the spec's fields first, then ours. ``current_step`` is the
+    step as a person reads it, ``current_step_id`` its stable id."""
     completed = record.status is JobStatus.COMPLETED
+    step = record.current_step if record.status is JobStatus.PROCESSING else None
     return {
         "job_id": record.job_id,
         "status": record.status.value,
         "progress_percent": int(record.progress_percent),
-        "current_step": record.current_step if record.status is JobStatus.PROCESSING else None,
+        "current_step": step_label(step),
+        "current_step_id": step,
         "queue_position": queue_position,
         "eta_seconds": None if eta_seconds is None else round(eta_seconds, 1),
         "created_at": iso(record.created_at),

@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from mrimesh.contract import STEP_NAMES
+from mrimesh.contract import STEP_IDS, step_id
 
 #: How many of the nearest-sized past jobs feed a median.
 DEFAULT_NEIGHBOURS = 5
@@ -55,13 +55,14 @@ class JobTiming:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> JobTiming | None:
-        """Parse one list entry; ``None`` for a malformed one."""
+        """Parse one list entry (steps keyed by id; labels of older records read as ids);
+        ``None`` for a malformed one."""
         try:
             data = json.loads(raw)
             return cls(
                 total_seconds=float(data["total"]),
                 voxels=max(int(data.get("voxels") or 1), 1),
-                steps={str(k): float(v) for k, v in (data.get("steps") or {}).items()},
+                steps={step_id(str(k)): float(v) for k, v in (data.get("steps") or {}).items()},
                 start_gap_seconds=data.get("start_gap"),
             )
         except (ValueError, TypeError, KeyError):
@@ -74,7 +75,7 @@ class TimingModel:
     def __init__(self, history: Iterable[JobTiming], neighbours: int = DEFAULT_NEIGHBOURS):
         self.history = [h for h in history if h.total_seconds > 0]
         self.neighbours = neighbours
-        self._exponents = {step: self._fit_exponent(step) for step in STEP_NAMES}
+        self._exponents = {step: self._fit_exponent(step) for step in STEP_IDS}
 
     @property
     def has_history(self) -> bool:
@@ -89,7 +90,7 @@ class TimingModel:
         nearest = sorted(self.history, key=lambda h: abs(math.log(h.voxels / target)))
         nearest = nearest[: self.neighbours]
         estimates: dict[str, float] = {}
-        for step in STEP_NAMES:
+        for step in STEP_IDS:
             exponent = self._exponents[step]
             scaled = [
                 h.steps[step] * (target / h.voxels) ** exponent for h in nearest if step in h.steps

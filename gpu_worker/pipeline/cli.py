@@ -20,7 +20,7 @@ from gpu_worker.pipeline.defaults import (
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.progress import Cancelled, reporting_to
 from mrimesh.config import Settings
-from mrimesh.contract import PRIOR_STEP_WEIGHTS, STEP_NAMES
+from mrimesh.contract import PRIOR_STEP_WEIGHTS, STEP_IDS, step_label
 
 #: Exit status when the input itself is unusable (argparse uses 2 for bad arguments).
 EXIT_BAD_INPUT = 3
@@ -43,14 +43,14 @@ class ProgressBar:
         self.started = time.monotonic()
 
     def __call__(self, step: str, fraction: float) -> None:
-        index = STEP_NAMES.index(step) if step in STEP_NAMES else 0
-        done = sum(PRIOR_STEP_WEIGHTS[s] for s in STEP_NAMES[:index])
+        index = STEP_IDS.index(step) if step in STEP_IDS else 0
+        done = sum(PRIOR_STEP_WEIGHTS[s] for s in STEP_IDS[:index])
         total = done + PRIOR_STEP_WEIGHTS.get(step, 0.0) * fraction
         total /= sum(PRIOR_STEP_WEIGHTS.values())
         filled = round(total * _BAR_WIDTH)
         line = (
             f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {total * 100:5.1f}%  "
-            f"{step:<18} {time.monotonic() - self.started:6.1f}s"
+            f"{step_label(step):<18} {time.monotonic() - self.started:6.1f}s"
         )
         if self.tty:
             self.stream.write("\r" + line)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,31 +22,15 @@ from gpu_worker.pipeline.postprocess import postprocess
 from gpu_worker.pipeline.preprocess import prepare
 from gpu_worker.pipeline.segment import segment
 from gpu_worker.pipeline.types import MeshParams, Scan, Segmentation, StructureResult
-from gpu_worker.progress import report_step
+from gpu_worker.progress import clocked, step
 from mrimesh.config import Settings
 from mrimesh.contract import Step
 
 logger = logging.getLogger(__name__)
 
-#: Version of report.json's layout; bumped when a field changes meaning.
-REPORT_SCHEMA = 1
-
-
-class StepTimer:
-    """Wall-clock seconds per step, keyed by the user-facing step name."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def step(self, step: Step) -> Iterator[None]:
-        """Time the block as ``step`` (accumulating if a step is entered twice)."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - start
-            self.seconds[step.value] = round(self.seconds.get(step.value, 0.0) + elapsed, 3)
+#: Version of report.json's layout; bumped when a field changes meaning (2: ``steps`` keyed by
+#: step id, not label).
+REPORT_SCHEMA = 2
 
 
 def _structure_report(structure: StructureResult) -> dict[str, object]:
@@ -85,7 +66,7 @@ def build_report(
     model: dict[str, object],
     device: torch.device,
     options: PipelineOptions,
-    timer: StepTimer,
+    step_seconds: dict[str, float],
 ) -> dict[str, object]:
     """The content of report.json (and of ``run_pipeline``'s return value)."""
     label_counts = np.bincount(seg.labels.ravel(), minlength=max(seg.names) + 1)
@@ -119,8 +100,8 @@ def build_report(
         },
         "inference_seconds": round(seg.inference_seconds, 3),
         "inference_parts": dict(seg.inference_parts),
-        "steps": dict(timer.seconds),
-        "total_seconds": round(sum(timer.seconds.values()), 3),
+        "steps": dict(step_seconds),
+        "total_seconds": round(sum(step_seconds.values()), 3),
     }
 
 
@@ -139,43 +120,42 @@ def run_pipeline(
     settings = settings or Settings.from_env()
     out_dir = Path(out_dir)
     device = resolve_device(options.device or settings.device)
-    timer = StepTimer()
 
-    with timer.step(Step.LOADING):
-        scan = load_scan(Path(input_path), workdir=out_dir)
-    with timer.step(Step.PREPARING):
-        segmenter = get_segmenter(str(bundle_dir(settings.model_bundle)), str(device))
-        known = [s.name for s in segmenter.bundle.structures]
-        unknown = sorted(set(options.structures or ()) - set(known))
-        if unknown:
-            raise ValueError(f"unknown structures {unknown}; this model has {known}")
-        prepared = prepare(scan, device, options.work_spacing_mm)
-    with timer.step(Step.SEGMENTING):
-        seg = segment(prepared, segmenter)
-        del prepared
-    with timer.step(Step.CLEANING_UP):
-        seg = postprocess(seg)
-    with timer.step(Step.MESHING):
-        params = MeshParams(
-            target_triangles=options.target_triangles,
-            smoothing_iterations=options.smoothing_iterations,
-            decimation=options.decimation,
-            iso_surface=options.iso_surface,
-        )
-        structures = build_meshes(
-            seg,
-            params,
-            options.structures,
-            out_dir=out_dir,
-            formats=options.formats,
-            processes=settings.mesh_processes,
-        )
-    with timer.step(Step.EXPORTING):
-        report_step(Step.EXPORTING.value, 0.0)
-        write_segmentation(seg, scan, out_dir / SEGMENTATION_FILE)
-    report = build_report(scan, seg, structures, segmenter.describe(), device, options, timer)
+    with clocked() as clock:
+        with step(Step.LOADING):
+            scan = load_scan(Path(input_path), workdir=out_dir)
+        with step(Step.PREPARING):
+            segmenter = get_segmenter(str(bundle_dir(settings.model_bundle)), str(device))
+            known = [s.name for s in segmenter.bundle.structures]
+            unknown = sorted(set(options.structures or ()) - set(known))
+            if unknown:
+                raise ValueError(f"unknown structures {unknown}; this model has {known}")
+            prepared = prepare(scan, device, options.work_spacing_mm)
+        with step(Step.SEGMENTING):
+            seg = segment(prepared, segmenter)
+            del prepared
+        with step(Step.CLEANING_UP):
+            seg = postprocess(seg)
+        with step(Step.MESHING):
+            params = MeshParams(
+                target_triangles=options.target_triangles,
+                smoothing_iterations=options.smoothing_iterations,
+                decimation=options.decimation,
+                iso_surface=options.iso_surface,
+            )
+            structures = build_meshes(
+                seg,
+                params,
+                options.structures,
+                out_dir=out_dir,
+                formats=options.formats,
+                processes=settings.mesh_processes,
+            )
+        with step(Step.EXPORTING):
+            write_segmentation(seg, scan, out_dir / SEGMENTATION_FILE)
+        seconds = dict(clock.seconds)
+    report = build_report(scan, seg, structures, segmenter.describe(), device, options, seconds)
     write_report(report, out_dir)
-    report_step(Step.EXPORTING.value, 1.0)
     logger.info("pipeline done in %.1f s: %s", report["total_seconds"], report["steps"])
     return report
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mrimesh.contract import STEP_NAMES
+from mrimesh.contract import STEP_IDS
 from mrimesh.eta import progress_percent, queued_eta_seconds, running_remaining_seconds
 from mrimesh.timings import JobTiming, TimingModel
 
-SEG, MESH = "Segmenting", "Generating meshes"
+SEG, MESH = "segmenting", "meshing"
 
 
 def _timing(total_scale: float, voxels: int) -> JobTiming:
-    steps = {name: 1.0 * total_scale for name in STEP_NAMES}
+    steps = {name: 1.0 * total_scale for name in STEP_IDS}
     return JobTiming(total_seconds=sum(steps.values()), voxels=voxels, steps=steps)
 
 
@@ -27,7 +27,7 @@ def test_eta_calculation() -> None:
     assert model.total_estimate(1_000_000) == pytest.approx(7.0)
     # when a job is 40 % through "Segmenting" (3rd of 7 steps) after 0.4 s in that step
     remaining = running_remaining_seconds(
-        estimates, SEG, 0.4, 0.4, completed={"Loading scan": 1.0, "Preparing": 1.0}
+        estimates, SEG, 0.4, 0.4, completed={"loading": 1.0, "preparing": 1.0}
     )
     # then 0.6 s of this step and 4 later steps remain
     assert remaining == pytest.approx(4.6)
@@ -60,20 +60,20 @@ def test_with_one_job_of_history_a_different_size_is_not_timed_in_proportion() -
 
 
 def test_a_slow_running_job_stretches_its_own_estimate() -> None:
-    estimates = dict.fromkeys(STEP_NAMES, 1.0)
+    estimates = dict.fromkeys(STEP_IDS, 1.0)
     # the first two steps took twice as long as expected
     remaining = running_remaining_seconds(
-        estimates, SEG, 0.0, 0.0, completed={"Loading scan": 2.0, "Preparing": 2.0}
+        estimates, SEG, 0.0, 0.0, completed={"loading": 2.0, "preparing": 2.0}
     )
     assert remaining == pytest.approx(2 * 5.0)
 
 
 def test_short_first_steps_do_not_decide_the_speed_of_the_whole_job() -> None:
     # Given history where Loading and Preparing are a small part of a 10 s job
-    estimates = dict.fromkeys(STEP_NAMES, 0.3) | {SEG: 5.0, MESH: 3.8}
+    estimates = dict.fromkeys(STEP_IDS, 0.3) | {SEG: 5.0, MESH: 3.8}
     # when this job's first two steps ran four times faster (no resampling was needed)
     remaining = running_remaining_seconds(
-        estimates, SEG, 0.0, 0.0, completed={"Loading scan": 0.075, "Preparing": 0.075}
+        estimates, SEG, 0.0, 0.0, completed={"loading": 0.075, "preparing": 0.075}
     )
     # then the rest is still expected to take as long as usual, not half of it or less
     assert remaining == pytest.approx(sum(estimates.values()) - 0.6)
@@ -95,7 +95,7 @@ def test_idle_worker_starts_the_next_job_at_once() -> None:
 
 
 def test_queue_slots_include_time_outside_steps_and_the_gap_between_jobs() -> None:
-    steps = dict.fromkeys(STEP_NAMES, 1.0)  # 7 s of steps
+    steps = dict.fromkeys(STEP_IDS, 1.0)  # 7 s of steps
     history = [
         JobTiming(total_seconds=7.2, voxels=1000, steps=steps, start_gap_seconds=0.5)
         for _ in range(3)

@@ -13,7 +13,7 @@ from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.run import run_pipeline
 from gpu_worker.progress import Cancelled, reporting_to
 from mrimesh.config import Settings
-from mrimesh.contract import STEP_NAMES, Step
+from mrimesh.contract import STEP_IDS, Step
 from tests.pipeline.conftest import PHI, Run
 from tests.support.data import shared_file
 
@@ -45,7 +45,7 @@ def test_report_describes_input_model_structures_and_timing(brain_run: Run) -> N
     assert report["input"]["kind"] == "nifti"
     assert report["model"]["name"] == "deepbet" and report["model"]["version"].startswith("1.0.2")
     assert report["device"].startswith("cpu")
-    assert list(report["steps"]) == list(STEP_NAMES[:-1])  # all but packaging
+    assert list(report["steps"]) == list(STEP_IDS[:-1])  # all but packaging
     assert all(seconds >= 0 for seconds in report["steps"].values())
     for structure in report["structures"]:
         assert structure["watertight"] and structure["manifold"] and structure["outward_normals"]
@@ -89,8 +89,8 @@ def test_no_name_or_date_from_the_header_reaches_any_output(brain_run: Run) -> N
 
 def test_every_step_reports_zero_then_one_in_order(brain_run: Run) -> None:
     steps = [step for step, _ in brain_run.calls]
-    assert list(dict.fromkeys(steps)) == list(STEP_NAMES[:-1])
-    for name in STEP_NAMES[:-1]:
+    assert list(dict.fromkeys(steps)) == list(STEP_IDS[:-1])
+    for name in STEP_IDS[:-1]:
         fractions = [f for step, f in brain_run.calls if step == name]
         assert fractions[0] == 0.0 and fractions[-1] == 1.0, name
         assert fractions == sorted(fractions), name

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import Retries
 
 from gpu_worker.middleware import JobProgress
-from gpu_worker.progress import report_step
+from gpu_worker.progress import report_step, step
 from mrimesh.config import Settings
-from mrimesh.contract import ACTOR_NAME, QUEUE_NAME, STEP_NAMES
+from mrimesh.contract import ACTOR_NAME, QUEUE_NAME, STEP_IDS
+from mrimesh.outcome import JobOutcome
 from mrimesh.redis_client import connect
 from mrimesh.workers import WorkerRegistry
 
@@ -49,7 +49,7 @@ def run_worker(fast_settings: Settings) -> Iterator[Callable[[Callable[[str], ob
         broker = RedisBroker(
             client=client,
             namespace=fast_settings.dramatiq_namespace,
-            middleware=[progress, Retries(max_retries=2, min_backoff=10, max_backoff=50)],
+            middleware=[progress],
         )
         dramatiq.actor(body, broker=broker, actor_name=ACTOR_NAME, queue_name=QUEUE_NAME)
         worker = Worker(broker, worker_threads=1, worker_timeout=100)
@@ -86,25 +86,25 @@ def test_status_includes_progress(client, brain_2mm, run_worker) -> None:
     # Given a worker whose job pauses halfway through "Segmenting"
     halfway, release = threading.Event(), threading.Event()
 
-    def body(job_id: str) -> dict:
-        for step in STEP_NAMES:
-            report_step(step, 0.0)
-            if step == "Segmenting":
-                report_step(step, 0.5)
-                halfway.set()
-                release.wait(10)
-            report_step(step, 1.0)
-        return {"result": {"structures": []}, "steps": {}, "voxels": 1000}
+    def body(job_id: str) -> JobOutcome:
+        for step_id in STEP_IDS:
+            with step(step_id):  # as the pipeline declares its steps
+                if step_id == "segmenting":
+                    report_step(step_id, 0.5)
+                    halfway.set()
+                    release.wait(10)
+        return JobOutcome(voxels=1000, summary={"structures": []})
 
     run_worker(body)
     job_id = _upload(client, brain_2mm)
 
     # When the job is halfway through segmentation
     assert halfway.wait(10)
-    status = _wait(client, job_id, lambda b: b["current_step"] == "Segmenting")
+    status = _wait(client, job_id, lambda b: b["current_step_id"] == "segmenting")
 
     # Then /status shows the step, a percentage between the ends and when it started
     assert status["status"] == "processing"
+    assert status["current_step"] == "Segmenting"  # the words people read
     assert 0 < status["progress_percent"] < 100
     assert status["queue_position"] is None
     assert status["started_at"] is not None
@@ -117,7 +117,7 @@ def test_status_includes_progress(client, brain_2mm, run_worker) -> None:
     assert done["download_url"] == f"/download/{job_id}"
     stats = client.get("/stats").get_json()
     assert stats["completed_jobs"] == 1
-    assert set(stats["average_step_seconds"]) == set(STEP_NAMES)
+    assert set(stats["average_step_seconds"]) == set(STEP_IDS)
     assert stats["live_workers"] == 1
     assert stats["timing_window_jobs"] == 1
     assert stats["average_processing_time_seconds"] == stats["median_processing_time_seconds"] > 0
@@ -125,20 +125,20 @@ def test_status_includes_progress(client, brain_2mm, run_worker) -> None:
     metrics = client.get("/metrics").get_data(as_text=True)
     assert "mrimesh_job_duration_seconds_count 1.0" in metrics
     assert "mrimesh_queue_wait_seconds_count 1.0" in metrics
-    assert 'mrimesh_step_duration_seconds_count{step="Segmenting"} 1.0' in metrics
+    assert 'mrimesh_step_duration_seconds_count{step="segmenting"} 1.0' in metrics
 
 
 def test_second_job_gets_an_eta_from_the_first(client, brain_2mm, run_worker) -> None:
     gate = threading.Event()
 
-    def body(job_id: str) -> dict:
-        for step in STEP_NAMES:
-            report_step(step, 0.0)
+    def body(job_id: str) -> JobOutcome:
+        for step_id in STEP_IDS:
+            report_step(step_id, 0.0)
             time.sleep(0.05)
-            if step == "Generating meshes" and not gate.is_set():
+            if step_id == "meshing" and not gate.is_set():
                 gate.wait(10)
-            report_step(step, 1.0)
-        return {"steps": {}, "voxels": voxels}
+            report_step(step_id, 1.0)
+        return JobOutcome(voxels=voxels)
 
     voxels = int(np.prod(nib.load(str(brain_2mm)).shape[:3]))
     gate.set()
@@ -148,7 +148,7 @@ def test_second_job_gets_an_eta_from_the_first(client, brain_2mm, run_worker) ->
     gate.clear()
 
     second = _upload(client, brain_2mm)
-    status = _wait(client, second, lambda b: b["current_step"] == "Generating meshes")
+    status = _wait(client, second, lambda b: b["current_step_id"] == "meshing")
     assert status["eta_seconds"] is not None
     assert 0 <= status["eta_seconds"] < 2
     gate.set()
@@ -160,7 +160,7 @@ def test_bad_input_fails_at_once_with_its_reason(client, brain_2mm, run_worker) 
 
     def body(job_id: str) -> None:
         calls.append(job_id)
-        report_step("Loading scan", 0.0)
+        report_step("loading", 0.0)
         raise BadScanError("This scan does not look like a head MRI.")
 
     run_worker(body)
@@ -185,7 +185,7 @@ def test_transient_errors_are_retried_then_fail_with_the_count(
 
     def body(job_id: str) -> None:
         attempts.append(1)
-        report_step("Segmenting", 0.1)
+        report_step("segmenting", 0.1)
         raise RuntimeError("CUDA error: device-side assert")
 
     run_worker(body)
@@ -201,7 +201,7 @@ def test_a_full_disk_fails_the_job_with_a_plain_reason_after_its_retries(
     client, brain_2mm, run_worker
 ) -> None:
     def body(job_id: str) -> None:
-        report_step("Exporting", 0.0)
+        report_step("exporting", 0.0)
         with open("/dev/full", "wb") as out:  # every write fails with ENOSPC
             out.write(b"mesh" * 4096)
 
@@ -224,10 +224,10 @@ def test_cancel_stops_a_running_job_at_the_next_step(
     reached: list[str] = []
 
     def body(job_id: str) -> None:
-        for step in STEP_NAMES:
-            report_step(step, 0.0)
-            reached.append(step)
-            if step == "Segmenting":
+        for step_id in STEP_IDS:
+            report_step(step_id, 0.0)
+            reached.append(step_id)
+            if step_id == "segmenting":
                 inside.set()
                 release.wait(10)
 
@@ -237,6 +237,6 @@ def test_cancel_stops_a_running_job_at_the_next_step(
     assert client.delete(f"/jobs/{job_id}").status_code == 200
     release.set()
     time.sleep(0.5)
-    assert reached == ["Loading scan", "Preparing", "Segmenting"]
+    assert reached == ["loading", "preparing", "segmenting"]
     assert client.get(f"/status/{job_id}").get_json()["status"] == "cancelled"
     assert not (settings.jobs_dir / job_id).exists()

@@ -14,23 +14,24 @@ import redis
 
 from gpu_worker.sidecar import Sidecar
 from mrimesh.config import Settings
-from mrimesh.jobs import JobStore
+from mrimesh.lifecycle import Lifecycle
+from mrimesh.outcome import JobOutcome
 from mrimesh.paths import JobPaths
 
 
-def _running_job(store: JobStore, settings: Settings, worker_id: str, at: float) -> str:
+def _running_job(store: Lifecycle, settings: Settings, worker_id: str, at: float) -> str:
     job_id = str(uuid.uuid4())
     store.create(job_id, input_kind="nifti", input_bytes=1, input_voxels=1000, at=at)
-    store.mark_started(job_id, worker_id=worker_id, step_estimates=None, at=at)
+    store.start(job_id, worker_id=worker_id, step_estimates=None, at=at)
     JobPaths(settings.jobs_dir, job_id).root.mkdir(parents=True)
     return job_id
 
 
 def _watched_job(
     settings: Settings, client: redis.Redis, worker: subprocess.Popen
-) -> tuple[JobStore, Sidecar, str, float]:
+) -> tuple[Lifecycle, Sidecar, str, float]:
     """A job running on ``worker`` since now, and the sidecar watching that worker."""
-    store = JobStore(client, settings)
+    store = Lifecycle(client, settings)
     started = time.time()
     job_id = _running_job(store, settings, "host:1", at=started)
     return store, Sidecar(settings, client, "host:1", worker.pid), job_id, started
@@ -50,11 +51,11 @@ def test_a_job_that_finished_meanwhile_keeps_its_files_and_the_worker_lives(
 ) -> None:
     store, sidecar, job_id, started = _watched_job(settings, redis_client, worker)
     # Given the job completed just after the sidecar saw it running past the limit
-    store.mark_completed(job_id, result={}, step_durations={}, voxels=1000, at=started + 1)
+    store.complete(job_id, JobOutcome(voxels=1000), step_seconds={}, at=started + 1)
     # When the sidecar acts on what it saw
     sidecar._end_for_timeout(job_id, settings.job_time_limit_seconds)
     # Then the finished job stays completed with its files, and the worker is not killed
-    assert store.get(job_id).status.value == "completed"
+    assert store.jobs.get(job_id).status.value == "completed"
     assert JobPaths(settings.jobs_dir, job_id).root.exists()
     assert worker.poll() is None
 
@@ -64,7 +65,7 @@ def test_a_job_past_the_limit_fails_as_a_timeout_and_its_worker_is_ended(
 ) -> None:
     store, sidecar, job_id, started = _watched_job(settings, redis_client, worker)
     assert sidecar.tick(at=started + settings.job_time_limit_seconds + 1) is False
-    assert store.get(job_id).status.value == "failed"
+    assert store.jobs.get(job_id).status.value == "failed"
     assert not JobPaths(settings.jobs_dir, job_id).root.exists()
     assert worker.wait(10) != 0
 
@@ -77,7 +78,7 @@ def test_a_tick_keeps_its_workers_job_alive_and_leaves_other_workers_jobs_alone(
     # When the sidecar ticks ten seconds later, within the time limit
     assert sidecar.tick(at=started + 10) is True
     # Then its worker is live, its job's heartbeat moved on, and the other worker's did not
-    assert store.get(job_id).heartbeat_at == pytest.approx(started + 10)
-    assert store.get(other).heartbeat_at == pytest.approx(started)
-    assert store.get(job_id).status.value == "processing"
+    assert store.jobs.get(job_id).heartbeat_at == pytest.approx(started + 10)
+    assert store.jobs.get(other).heartbeat_at == pytest.approx(started)
+    assert store.jobs.get(job_id).status.value == "processing"
     assert worker.poll() is None
