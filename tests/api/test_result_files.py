@@ -18,7 +18,8 @@ from flask.testing import FlaskClient
 
 from api.app import create_app
 from mrimesh.config import Settings
-from mrimesh.jobs import JobStore
+from mrimesh.lifecycle import Lifecycle
+from mrimesh.outcome import JobOutcome
 from mrimesh.paths import new_job_id
 from mrimesh.storage import RESULT_ZIP, open_storage
 from tests.support.s3_server import S3Server
@@ -32,20 +33,20 @@ def _completed_job(settings: Settings, tmp_path: Path, files: dict[str, bytes]) 
     store = JobStore_for(settings)
     job_id = new_job_id()
     store.create(job_id, input_kind="nifti", input_bytes=1, input_voxels=1)
-    store.mark_started(job_id, worker_id="test:1", step_estimates=None)
+    store.start(job_id, worker_id="test:1", step_estimates=None)
     storage = open_storage(settings)
     for name, payload in files.items():
         source = tmp_path / f"src-{uuid.uuid4().hex}"
         source.write_bytes(payload)
         storage.put(job_id, name, source)
-    store.mark_completed(job_id, result={}, step_durations={}, voxels=1)
+    store.complete(job_id, JobOutcome(voxels=1), step_seconds={})
     return job_id
 
 
-def JobStore_for(settings: Settings) -> JobStore:  # noqa: N802 - reads as a constructor
+def JobStore_for(settings: Settings) -> Lifecycle:  # noqa: N802 - reads as a constructor
     import redis
 
-    return JobStore(redis.Redis.from_url(settings.redis_url), settings)
+    return Lifecycle(redis.Redis.from_url(settings.redis_url), settings)
 
 
 @pytest.fixture(params=["local", "s3", "s3-proxied"])
@@ -157,7 +158,7 @@ def test_unknown_queued_and_expired_jobs(api, backend, tmp_path) -> None:
     response = api.get(f"/jobs/{queued}/files/brain.glb")
     assert (response.status_code, response.get_json()["code"]) == (409, "not_ready")
     done = _completed_job(backend, tmp_path, {RESULT_ZIP: ZIP})
-    store.mark_expired(done, at=store.get(done).expires_at + 1)
+    store.expire(done, at=store.jobs.get(done).expires_at + 1)
     for url in (f"/jobs/{done}/files/brain.glb", f"/download/{done}"):
         response = api.get(url)
         assert (response.status_code, response.get_json()["code"]) == (410, "expired")

@@ -106,7 +106,7 @@ def test_a_redis_failure_after_the_put_deletes_the_object(
     def refuse(*args, **kwargs):
         raise redis.exceptions.ConnectionError("Redis went away")
 
-    monkeypatch.setattr("mrimesh.jobs.JobStore.create", refuse)
+    monkeypatch.setattr("mrimesh.lifecycle.Lifecycle.create", refuse)
     response = _post(client, brain_2mm.read_bytes(), "scan.nii.gz")
     assert response.status_code == 503
     assert s3_server.object_keys() == before
