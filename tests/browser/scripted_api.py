@@ -4,20 +4,28 @@ test_localstorage_integration.py."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
 import struct
 import zipfile
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
+import nibabel as nib
+import numpy as np
 from playwright.sync_api import Page, Route
 
 #: localStorage key the page keeps its job under.
 STORAGE_KEY = "mrimesh.job"
 #: The one job id the scripted API hands out.
 JOB_ID = "3f2b8c1e-7d4a-4c55-9a1e-2b6f0c9d8e71"
+#: The job a re-make of :data:`JOB_ID` creates.
+REMAKE_JOB_ID = "9a0d5e77-1c3b-4f8e-b2a6-5d4c3b2a1f00"
+#: Label values of the synthetic label map, as the pipeline numbers them.
+LABELS = {1: "csf", 2: "grey_matter", 3: "white_matter", 4: "ventricles"}
 
 
 def iso_ago(**delta: float) -> str:
@@ -50,13 +58,53 @@ def cube_stl_ascii() -> str:
     return "\n".join([*lines, "endsolid cube", ""])
 
 
+def synthetic_volumes() -> tuple[bytes, bytes]:
+    """A gzipped NIfTI "brain" (nested ellipsoids, 2 mm voxels) and its label map.
+
+    Labels as the pipeline numbers them: a CSF rim (1), grey matter (2), white matter (3) and
+    ventricles (4) in the middle; the scan's intensity differs per tissue, as a T1's does.
+    """
+    shape = (48, 56, 48)
+    grid = np.indices(shape, dtype=np.float32)
+    centre = (np.array(shape, dtype=np.float32) - 1) / 2
+    radii = np.array([20, 25, 19], dtype=np.float32)
+    r = np.sqrt(sum(((grid[i] - centre[i]) / radii[i]) ** 2 for i in range(3)))
+    labels = np.zeros(shape, np.uint8)
+    labels[r < 1.0] = 1
+    labels[r < 0.92] = 2
+    labels[r < 0.7] = 3
+    labels[r < 0.22] = 4
+    intensity = np.array([0, 40, 90, 140, 30], dtype=np.float32)[labels]
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = -centre * 2
+    scan = nib.Nifti1Image(intensity, affine)
+    label_map = nib.Nifti1Image(labels, affine)
+    return gzip.compress(scan.to_bytes(), mtime=0), gzip.compress(label_map.to_bytes(), mtime=0)
+
+
+@cache
+def result_files() -> dict[str, bytes]:
+    """The files a completed job keeps under ``files/`` (served by ``jobs/<id>/files/<name>``)."""
+    brain, labels = synthetic_volumes()
+    report = {"labels": {str(k): v for k, v in LABELS.items()}, "structures": 2}
+    return {
+        "brain.nii.gz": brain,
+        "labels.nii.gz": labels,
+        "left_hemisphere.stl": tetrahedron_stl(),
+        "ventricles.stl": cube_stl_ascii().encode(),
+        "left_hemisphere.glb": b"glTF",
+        "report.json": json.dumps(report).encode(),
+    }
+
+
 def result_zip() -> bytes:
     """A result zip as the service packs it: meshes (deflated) and a report."""
     out = io.BytesIO()
+    files = result_files()
     with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("left_cerebral_hemisphere.stl", tetrahedron_stl(), zipfile.ZIP_DEFLATED)
-        archive.writestr("brainstem.stl", cube_stl_ascii(), zipfile.ZIP_STORED)
-        archive.writestr("report.json", json.dumps({"structures": 2}), zipfile.ZIP_DEFLATED)
+        archive.writestr("left_hemisphere.stl", files["left_hemisphere.stl"], zipfile.ZIP_DEFLATED)
+        archive.writestr("ventricles.stl", files["ventricles.stl"], zipfile.ZIP_STORED)
+        archive.writestr("report.json", files["report.json"], zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
@@ -90,23 +138,20 @@ def completed_body(**fields: Any) -> dict[str, Any]:
         "notes": ["4D input with 2 volumes: only the first volume was used."],
         "structures": [
             {
-                "name": "left_cerebral_hemisphere",
-                "label": 1,
+                "name": "left_hemisphere",
+                "label": None,
                 "volume_ml": 512.34,
                 "triangles": 184_220,
                 "watertight": True,
-                "files": {
-                    "stl": "left_cerebral_hemisphere.stl",
-                    "obj": "left_cerebral_hemisphere.obj",
-                },
+                "files": {"glb": "left_hemisphere.glb", "stl": "left_hemisphere.stl"},
             },
             {
-                "name": "Brainstem",
-                "label": 7,
+                "name": "ventricles",
+                "label": 4,
                 "volume_ml": 24.0,
                 "triangles": 20_480,
                 "watertight": False,
-                "files": {"stl": "brainstem.stl"},
+                "files": {"stl": "ventricles.stl"},
             },
         ],
     }
@@ -159,6 +204,24 @@ class ScriptedApi:
             },
         )
         self.cancel_reply: Reply = (200, {"job_id": JOB_ID, "status": "cancelled"})
+        #: Answer to ``POST jobs/<id>/meshes``: a new job, as the API answers a re-make.
+        self.remake_reply: Reply = (
+            202,
+            {
+                "job_id": REMAKE_JOB_ID,
+                "status": "queued",
+                "queue_position": 1,
+                "eta_seconds": 5,
+                "created_at": iso_ago(seconds=0),
+                "expires_at": iso_ago(hours=-24),
+                "status_url": f"/status/{REMAKE_JOB_ID}",
+                "download_url": f"/download/{REMAKE_JOB_ID}",
+            },
+        )
+        #: JSON bodies of the re-makes asked for.
+        self.remake_requests: list[Any] = []
+        #: Answers to ``GET jobs/<id>/files/<name>`` that differ from the files themselves.
+        self.file_replies: dict[str, Reply] = {}
         #: Answer to ``HEAD download/<id>``; None lets it through to the static server's zip.
         self.download_check_reply: Reply = None
         self.stats_reply: Reply = (
@@ -173,7 +236,10 @@ class ScriptedApi:
         )
         self.calls: list[str] = []
         self._held: list[Route] = []
-        page.route(re.compile(r"/(upload|stats|(status|jobs|download)/[^/?]+)$"), self._handle)
+        page.route(
+            re.compile(r"/(upload|stats|(status|jobs|download)/[^/?]+|jobs/[^/?]+/(meshes|files/[^/?]+))$"),
+            self._handle,
+        )
 
     def reply_with_status(self, *replies: Reply) -> None:
         """Script the next status answers (the last repeats)."""
@@ -195,6 +261,11 @@ class ScriptedApi:
             self._fulfil(
                 route, self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
             )
+        elif request.method == "GET" and re.fullmatch(r"jobs/[^/]+/files/[^/]+", path):
+            self._serve_file(route, path.rsplit("/", 1)[1])
+        elif request.method == "POST" and re.fullmatch(r"jobs/[^/]+/meshes", path):
+            self.remake_requests.append(request.post_data_json)
+            self._fulfil(route, self.remake_reply)
         elif request.method == "DELETE" and path.startswith("jobs/"):
             self._fulfil(route, self.cancel_reply)
         elif path.startswith("download/"):
@@ -204,6 +275,16 @@ class ScriptedApi:
                 route.fallback()
         else:
             self._fulfil(route, (404, {"error": "Not found.", "code": "not_found"}))
+
+    def _serve_file(self, route: Route, name: str) -> None:
+        if name in self.file_replies:
+            self._fulfil(route, self.file_replies[name])
+            return
+        data = result_files().get(name)
+        if data is None:
+            self._fulfil(route, (404, {"error": "No such file.", "code": "not_found"}))
+            return
+        route.fulfill(status=200, content_type="application/octet-stream", body=data)
 
     def _fulfil(self, route: Route, reply: Reply) -> None:
         if reply is HOLD:

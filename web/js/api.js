@@ -26,13 +26,15 @@ const FALLBACK_MESSAGES = {
 export class ApiError extends Error {
   /**
    * @param {string} message human-readable message, safe to show
-   * @param {{status?: number, code?: string}} [details] HTTP status (0: no response) and error slug
+   * @param {{status?: number, code?: string, option?: string|null}} [details] HTTP status
+   *   (0: no response), error slug, and the request option the error is about (a 422's)
    */
-  constructor(message, { status = 0, code = 'network_error' } = {}) {
+  constructor(message, { status = 0, code = 'network_error', option = null } = {}) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.option = option;
   }
 
   /**
@@ -53,6 +55,7 @@ export class ApiError extends Error {
 function errorFromBody(status, bodyText) {
   let message = '';
   let code = `http_${status}`;
+  let option = null;
   try {
     const body = JSON.parse(bodyText);
     if (body && typeof body.error === 'string' && body.error.trim() !== '') {
@@ -61,6 +64,10 @@ function errorFromBody(status, bodyText) {
     if (body && typeof body.code === 'string') {
       code = body.code;
     }
+    const named = body && (body.option ?? body.field);
+    if (typeof named === 'string') {
+      option = named;
+    }
   } catch {
     // Not JSON (a proxy's HTML page, say): use the fallback message.
   }
@@ -68,7 +75,7 @@ function errorFromBody(status, bodyText) {
     message =
       FALLBACK_MESSAGES[status] || `The server could not handle the request (HTTP ${status}).`;
   }
-  return new ApiError(message, { status, code });
+  return new ApiError(message, { status, code, option });
 }
 
 /**
@@ -212,6 +219,50 @@ export async function checkDownload(jobId) {
  */
 export function downloadUrl(jobId) {
   return `download/${jobPath(jobId)}`;
+}
+
+/**
+ * Where one of a completed job's result files is served from (`GET jobs/<id>/files/<name>`):
+ * the brain-only scan `brain.nii.gz`, the label map `labels.nii.gz`, each mesh, `report.json`.
+ * @param {string} jobId job id
+ * @param {string} name file name, e.g. "white_matter.stl"
+ * @returns {string} relative URL
+ */
+export function fileUrl(jobId, name) {
+  return `jobs/${jobPath(jobId)}/files/${encodeURIComponent(name)}`;
+}
+
+/**
+ * Fetch one result file (the viewers read them as buffers).
+ * @param {string} jobId job id
+ * @param {string} name file name
+ * @returns {Promise<ArrayBuffer>} the file's bytes
+ * @throws {ApiError} `jobGone` for 404/410 of the job; status 404 with code `file_not_found`
+ *   (or the server's code) when the job lives but has no such file
+ */
+export async function fetchFile(jobId, name) {
+  const response = await send(fileUrl(jobId, name));
+  if (!response.ok) {
+    throw errorFromBody(response.status, await response.text().catch(() => ''));
+  }
+  return response.arrayBuffer();
+}
+
+/**
+ * Make a completed job's meshes again with other print options, without segmenting again
+ * (`POST jobs/<id>/meshes`). The answer is a new job to follow like an upload's.
+ * @param {string} jobId the completed job whose label map is reused
+ * @param {object} options print options: `structures`, `formats`, `hollow_mm`,
+ *   `scale_percent` or `longest_side_mm`, `smoothing`, `target_triangles`
+ * @returns {Promise<object>} the `202` body (`job_id`, `created_at`, …)
+ * @throws {ApiError} status 422 (code `invalid_option`) naming the option that is wrong
+ */
+export function remakeMeshes(jobId, options) {
+  return requestJson(`jobs/${jobPath(jobId)}/meshes`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(options),
+  });
 }
 
 /**

@@ -7,12 +7,21 @@
  */
 
 import * as api from './api.js';
-import { formatAge, formatBytes, formatCount, formatRemaining, secondsSince } from './format.js';
-import { describeJob, goneJob, isTerminal, pendingJob, previewChoices } from './presenter.js';
+import { formatAge, formatBytes, formatRemaining, secondsSince } from './format.js';
+import { OptionsView } from './options_view.js';
+import { describeJob, goneJob, isTerminal, pendingJob } from './presenter.js';
+import { Preview } from './preview.js';
+import { PreviewView } from './preview_view.js';
+import {
+  FORMAT_CHOICES,
+  buildRequest,
+  fieldOfError,
+  optionsFromResult,
+  structureChoices,
+} from './print_options.js';
+import { MeshScene, SliceScene } from './scenes.js';
 import { JobStore, isPastLifetime } from './store.js';
-import { parseStl } from './viewer.js';
 import { View } from './view.js';
-import { RemoteZip } from './zip.js';
 
 /** Time between the end of one status poll and the start of the next, in ms. */
 export const POLL_INTERVAL_MS = 2000;
@@ -20,6 +29,8 @@ export const POLL_INTERVAL_MS = 2000;
 export const MAX_POLL_BACKOFF_MS = 30000;
 /** How often the ETA countdown redraws, in ms. */
 export const ETA_TICK_MS = 1000;
+/** Background of the 3D mesh view (RGBA 0–1): mid-dark, so every mesh colour stands out. */
+export const MESH_BACKGROUND = [0.16, 0.19, 0.22, 1];
 /** File endings the server accepts; ".nii.gz" before ".nii" only matters for messages. */
 export const ACCEPTED_EXTENSIONS = ['.nii.gz', '.nii', '.mgz', '.zip'];
 
@@ -68,11 +79,15 @@ export class App {
   /**
    * @param {View} view the page
    * @param {JobStore} store the remembered job
+   * @param {Preview} preview the result viewer
+   * @param {OptionsView} options the print options form
    * @param {() => number} [now] clock in epoch ms
    */
-  constructor(view, store, now = Date.now) {
+  constructor(view, store, preview, options, now = Date.now) {
     this.view = view;
     this.store = store;
+    this.preview = preview;
+    this.options = options;
     this.now = now;
     /** @type {File|null} file chosen for upload */
     this.file = null;
@@ -92,12 +107,10 @@ export class App {
     this.cancelError = null;
     /** Whether a download check is in flight. */
     this.downloading = false;
-    /** @type {object[]} `result.structures` of the completed job on screen */
-    this.structures = [];
-    /** @type {RemoteZip|null} the result zip, once the preview opened it */
-    this.zip = null;
-    /** @type {{value: string, label: string}[]} meshes the preview offers */
-    this.choices = [];
+    /** Whether a re-make request is in flight. */
+    this.remaking = false;
+    /** @type {string|null} completed job whose options the form shows */
+    this.optionsJobId = null;
   }
 
   /**
@@ -113,8 +126,7 @@ export class App {
     view.onUploadAbort(() => this.upload && this.upload.abort());
     view.onCancelJob(() => this.cancel());
     view.onDownload(() => this.download());
-    view.onPreviewOpen(() => this.openPreview());
-    view.onPreviewChoice((name) => this.previewMesh(name));
+    this.options.onSubmit(() => this.remake());
     view.guardUnload(() => this.upload !== null);
 
     const stored = this.rememberedJob();
@@ -160,7 +172,7 @@ export class App {
    */
   startNew() {
     this.stopWatching();
-    this.closePreview();
+    this.preview.close();
     this.jobId = null;
     this.store.clear();
     this.file = null;
@@ -232,7 +244,9 @@ export class App {
     this.jobId = jobId;
     this.cancelError = null;
     this.view.setCancelBusy(false); // a poll must not re-enable it while a cancel is in flight
-    this.closePreview();
+    if (jobId !== this.preview.jobId) {
+      this.preview.close();
+    }
     this.view.setDownloadUrl(api.downloadUrl(jobId));
     if (first) {
       this.showStatus(first, true);
@@ -296,8 +310,6 @@ export class App {
    */
   showStatus(status, focus) {
     const vm = describeJob(status);
-    const result = status.result;
-    this.structures = result && Array.isArray(result.structures) ? result.structures : [];
     if (this.cancelError && !vm.error && vm.canCancel) {
       vm.error = this.cancelError;
     }
@@ -325,6 +337,24 @@ export class App {
     if (status.status === 'expired' || status.status === 'cancelled') {
       this.store.clear();
     }
+    if (status.status === 'completed') {
+      this.showResult(status);
+    }
+  }
+
+  /**
+   * A job completed: fill the print options with what it was made with, and show its scan,
+   * label map and meshes.
+   * @param {object} status the completed job's status body
+   */
+  showResult(status) {
+    const jobId = String(status.job_id);
+    const result = status.result || {};
+    if (this.optionsJobId !== jobId) {
+      this.optionsJobId = jobId;
+      this.options.render(optionsFromResult(result), structureChoices(result), FORMAT_CHOICES);
+    }
+    this.preview.show(jobId, result);
   }
 
   /**
@@ -407,90 +437,59 @@ export class App {
     this.view.showDownloadStarted('Your download has started.');
   }
 
-  // ---- 3D preview ----------------------------------------------------------------
+  // ---- Print options -------------------------------------------------------------
 
   /**
-   * Show 3D preview: read the result zip's directory, offer its meshes, draw the first.
+   * Make the files again with the options on the form: ask the server for a re-make of the
+   * completed job on screen, then follow the new job like an upload's. A refusal is shown
+   * next to the option it names.
    */
-  async openPreview() {
+  async remake() {
+    if (this.remaking || !this.jobId) {
+      return;
+    }
+    const { body, errors } = buildRequest(this.options.values());
+    if (!body) {
+      this.options.showErrors(errors);
+      return;
+    }
     const generation = this.generation;
-    this.view.setPreviewBusy(true);
-    this.view.setPreviewStatus('Loading the 3D preview…');
-    let zip;
+    const jobId = this.jobId;
+    this.options.clearErrors();
+    this.options.setBusy(true);
+    this.remaking = true;
+    let job;
     try {
-      zip = await RemoteZip.open(api.downloadUrl(this.jobId));
+      job = await api.remakeMeshes(jobId, body);
     } catch (err) {
-      this.previewFailed(generation, err);
-      return;
-    } finally {
-      this.view.setPreviewBusy(false);
-    }
-    if (generation !== this.generation) {
-      return;
-    }
-    const choices = previewChoices(zip.entries, this.structures);
-    if (choices.length === 0) {
-      this.view.setPreviewStatus('The download holds no STL mesh to preview.');
-      return;
-    }
-    this.zip = zip;
-    this.choices = choices;
-    this.view.showPreviewChoices(choices);
-    await this.previewMesh(choices[0].value);
-  }
-
-  /**
-   * Fetch one mesh from the result zip and draw it.
-   * @param {string} name its path in the zip
-   */
-  async previewMesh(name) {
-    const generation = this.generation;
-    const entry = this.zip && this.zip.entries.find((e) => e.name === name);
-    const choice = this.choices.find((c) => c.value === name);
-    if (!entry || !choice) {
-      return;
-    }
-    this.view.setPreviewBusy(true);
-    this.view.setPreviewStatus(`Loading ${choice.label}…`);
-    try {
-      const mesh = parseStl(await this.zip.read(entry));
       if (generation !== this.generation) {
         return;
       }
-      this.view.showMesh(mesh, choice.label, formatCount(mesh.triangles));
-      this.view.setPreviewStatus(null);
-    } catch (err) {
-      this.previewFailed(generation, err);
+      if (err.status === 422) {
+        const field = fieldOfError(err);
+        if (field) {
+          this.options.showErrors({ [field]: err.message });
+          return;
+        }
+      }
+      if (err.jobGone) {
+        this.jobGone();
+        return;
+      }
+      this.options.showFormError(`Could not make the files again: ${err.message}`);
+      return;
     } finally {
-      this.view.setPreviewBusy(false);
+      this.remaking = false;
+      this.options.setBusy(false);
     }
-  }
-
-  /**
-   * Report a preview that could not be shown; a job gone meanwhile is reported as such.
-   * @param {number} generation the watch the preview belonged to
-   * @param {Error & {status?: number}} err what went wrong
-   */
-  previewFailed(generation, err) {
     if (generation !== this.generation) {
       return;
     }
-    if (err.status === 404 || err.status === 410) {
-      this.jobGone();
-      return;
-    }
-    this.view.setPreviewStatus(
-      `The 3D preview could not be shown: ${err.message} You can still download the meshes.`,
-    );
-  }
-
-  /**
-   * Close the preview and drop what it loaded.
-   */
-  closePreview() {
-    this.zip = null;
-    this.choices = [];
-    this.view.resetPreview();
+    this.store.save({
+      job_id: job.job_id,
+      created_at: job.created_at || new Date(this.now()).toISOString(),
+    });
+    this.watch(job.job_id, { progress_percent: 0, current_step: null, status: 'queued', ...job });
   }
 
   // ---- Footer --------------------------------------------------------------------
@@ -523,4 +522,12 @@ export class App {
   }
 }
 
-new App(new View(document), new JobStore()).start();
+new App(
+  new View(document),
+  new JobStore(),
+  new Preview(new PreviewView(document), api, {
+    openSlices: (canvas) => SliceScene.open(canvas),
+    openMeshes: (canvas) => MeshScene.open(canvas, MESH_BACKGROUND),
+  }),
+  new OptionsView(document),
+).start();

@@ -252,37 +252,3 @@ export function describeJob(status) {
 export function isTerminal(status) {
   return TERMINAL_STATUSES.has(status.status);
 }
-
-/**
- * The meshes a preview can show: every STL in the zip, in the order of the result's
- * structures (so the whole brain comes first), each with a readable label.
- * @param {{name: string}[]} entries members of the result zip
- * @param {object[]} structures `result.structures` of the status body
- * @returns {{value: string, label: string}[]}
- */
-export function previewChoices(entries, structures) {
-  const stls = entries.map((e) => e.name).filter((name) => /\.stl$/i.test(name));
-  const choices = [];
-  const taken = new Set();
-  for (const structure of structures) {
-    const files = structure.files;
-    let file = `${structure.name}.stl`;
-    if (Array.isArray(files)) {
-      file = files.find((f) => /\.stl$/i.test(String(f))) || file;
-    } else if (files && typeof files.stl === 'string') {
-      file = files.stl;
-    }
-    const found = stls.find((name) => name === file || name.endsWith(`/${file}`));
-    if (found && !taken.has(found)) {
-      taken.add(found);
-      choices.push({ value: found, label: displayName(String(structure.name)) });
-    }
-  }
-  for (const name of stls) {
-    if (!taken.has(name)) {
-      const base = name.split('/').pop().replace(/\.stl$/i, '');
-      choices.push({ value: name, label: displayName(base) });
-    }
-  }
-  return choices;
-}

@@ -4,8 +4,6 @@
  * only ever set with `textContent`.
  */
 
-import { MeshViewer } from './viewer.js';
-
 /**
  * Element by id, failing loudly if the markup and the script disagree.
  * @param {Document} doc the document
@@ -59,17 +57,14 @@ export class View {
       'job-id',
       // Result
       'result', 'structures-body', 'result-notes', 'result-note', 'download',
-      // 3D preview
-      'preview', 'preview-open', 'preview-panel', 'preview-structure', 'preview-canvas',
-      'preview-status',
+      // Result viewer and print options (their insides: preview_view.js, options_view.js)
+      'studio',
       // Footer
       'stats-line',
     ];
     /** @type {Record<string, HTMLElement>} */
     this.el = Object.fromEntries(ids.map((id) => [id, byId(doc, id)]));
     this.baseTitle = doc.title;
-    /** @type {MeshViewer|null} */
-    this.viewer = null;
   }
 
   /**
@@ -236,7 +231,7 @@ export class View {
     setVisible(el['job-cancel'], vm.canCancel);
     setVisible(el['job-new'], vm.canStartNew);
     setVisible(el.download, vm.downloadable);
-    setVisible(el.preview, vm.downloadable);
+    setVisible(el.studio, vm.downloadable);
 
     setVisible(el.result, vm.structures !== null);
     if (vm.structures !== null) {
@@ -339,93 +334,6 @@ export class View {
    */
   showJobError(message) {
     setOptionalText(this.el['job-error'], message);
-  }
-
-  // ---- 3D preview ----------------------------------------------------------------
-
-  /**
-   * Put the preview back to its closed state and free its GPU memory.
-   */
-  resetPreview() {
-    if (this.viewer) {
-      this.viewer.destroy();
-      this.viewer = null;
-      // A canvas whose context was lost cannot get a new one: swap in a fresh copy.
-      const fresh = /** @type {HTMLCanvasElement} */ (this.el['preview-canvas'].cloneNode(false));
-      this.el['preview-canvas'].replaceWith(fresh);
-      this.el['preview-canvas'] = fresh;
-    }
-    setVisible(this.el['preview-panel'], false);
-    setVisible(this.el['preview-open'], true);
-    /** @type {HTMLButtonElement} */ (this.el['preview-open']).disabled = false;
-    this.el['preview-structure'].replaceChildren();
-    this.setPreviewStatus(null);
-  }
-
-  /**
-   * Say what the preview is doing, or clear the line with null.
-   * @param {string|null} text e.g. "Loading the 3D preview…"
-   */
-  setPreviewStatus(text) {
-    setOptionalText(this.el['preview-status'], text);
-  }
-
-  /**
-   * Disable the preview controls while something loads.
-   * @param {boolean} busy whether a load is in flight
-   */
-  setPreviewBusy(busy) {
-    /** @type {HTMLButtonElement} */ (this.el['preview-open']).disabled = busy;
-    /** @type {HTMLSelectElement} */ (this.el['preview-structure']).disabled = busy;
-  }
-
-  /**
-   * Open the preview panel with a choice of structures.
-   * @param {{value: string, label: string}[]} choices one per previewable mesh, first selected
-   */
-  showPreviewChoices(choices) {
-    const select = this.el['preview-structure'];
-    select.replaceChildren(
-      ...choices.map(({ value, label }) => {
-        const option = this.doc.createElement('option');
-        option.value = value;
-        option.textContent = label;
-        return option;
-      }),
-    );
-    setVisible(this.el['preview-open'], false);
-    setVisible(this.el['preview-panel'], true);
-  }
-
-  /**
-   * Draw a mesh in the preview.
-   * @param {import('./viewer.js').Mesh} mesh the parsed mesh
-   * @param {string} label structure name, for the canvas's text alternative
-   * @param {string} trianglesText triangle count in words
-   * @throws {Error} when the browser offers no WebGL
-   */
-  showMesh(mesh, label, trianglesText) {
-    const canvas = /** @type {HTMLCanvasElement} */ (this.el['preview-canvas']);
-    if (!this.viewer) {
-      this.viewer = new MeshViewer(canvas);
-    }
-    this.viewer.show(mesh);
-    canvas.setAttribute('aria-label', `3D view of ${label}, ${trianglesText} triangles`);
-  }
-
-  /**
-   * @param {() => void} handler Show 3D preview was pressed
-   */
-  onPreviewOpen(handler) {
-    this.el['preview-open'].addEventListener('click', handler);
-  }
-
-  /**
-   * @param {(value: string) => void} handler another structure was chosen
-   */
-  onPreviewChoice(handler) {
-    const select = /** @type {HTMLSelectElement} */ (this.el['preview-structure']);
-    select.addEventListener('change', () => handler(select.value));
   }
 
   // ---- Page chrome ---------------------------------------------------------------

@@ -1,0 +1,213 @@
+/**
+ * DOM of the print options form: draws the choices and values it is given, reads what the
+ * person set, and shows each refusal next to the option it is about. It makes no requests.
+ * Server text is only ever set with `textContent`.
+ */
+
+/**
+ * Element by id, failing loudly if the markup and the script disagree.
+ * @param {Document} doc the document
+ * @param {string} id element id
+ * @returns {HTMLElement}
+ */
+function byId(doc, id) {
+  const el = doc.getElementById(id);
+  if (!el) {
+    throw new Error(`index.html is missing #${id}`);
+  }
+  return el;
+}
+
+/** Fields that show their own error line (both size options share "size"). */
+const FIELDS = ['structures', 'formats', 'hollow_mm', 'size', 'smoothing', 'target_triangles'];
+/** Number inputs, by option name. */
+const NUMBER_INPUTS = ['hollow_mm', 'scale_percent', 'longest_side_mm', 'smoothing', 'target_triangles'];
+
+export class OptionsView {
+  /**
+   * @param {Document} [doc] the page's document
+   */
+  constructor(doc = document) {
+    this.doc = doc;
+    const ids = [
+      'options-form', 'options-title', 'option-structures', 'option-formats', 'size-by-scale',
+      'size-by-longest', 'options-error', 'options-submit',
+      ...NUMBER_INPUTS.map((name) => `option-${name}`),
+      ...FIELDS.map((name) => `option-${name}-error`),
+    ];
+    /** @type {Record<string, HTMLElement>} */
+    this.el = Object.fromEntries(ids.map((id) => [id, byId(doc, id)]));
+    const form = this.el['options-form'];
+    form.addEventListener('change', (event) => {
+      if (/** @type {HTMLInputElement} */ (event.target).name === 'size_by') {
+        this.syncSizeInputs();
+      }
+    });
+  }
+
+  /**
+   * Fill the form.
+   * @param {import('./print_options.js').PrintOptions} values what to show
+   * @param {import('./print_options.js').Choice[]} structures pieces to offer
+   * @param {import('./print_options.js').Choice[]} formats formats to offer
+   */
+  render(values, structures, formats) {
+    this.renderChoices('structures', structures, values.structures);
+    this.renderChoices('formats', formats, values.formats);
+    for (const name of NUMBER_INPUTS) {
+      /** @type {HTMLInputElement} */ (this.el[`option-${name}`]).value = String(values[name]);
+    }
+    const byLongest = values.size_by === 'longest_side_mm';
+    /** @type {HTMLInputElement} */ (this.el['size-by-longest']).checked = byLongest;
+    /** @type {HTMLInputElement} */ (this.el['size-by-scale']).checked = !byLongest;
+    this.syncSizeInputs();
+    this.clearErrors();
+  }
+
+  /**
+   * One checkbox per choice.
+   * @param {'structures'|'formats'} name the option
+   * @param {import('./print_options.js').Choice[]} choices what to offer
+   * @param {string[]} checked which are ticked
+   */
+  renderChoices(name, choices, checked) {
+    this.el[`option-${name}`].replaceChildren(
+      ...choices.map(({ value, label }) => {
+        const id = `option-${name}-${value}`;
+        const wrapper = this.doc.createElement('div');
+        wrapper.className = 'choice';
+        const box = this.doc.createElement('input');
+        box.type = 'checkbox';
+        box.id = id;
+        box.name = name;
+        box.value = value;
+        box.checked = checked.includes(value);
+        const labelEl = this.doc.createElement('label');
+        labelEl.htmlFor = id;
+        labelEl.textContent = label;
+        wrapper.append(box, labelEl);
+        return wrapper;
+      }),
+    );
+  }
+
+  /**
+   * Enable the size input whose radio is chosen, disable the other.
+   */
+  syncSizeInputs() {
+    const byLongest = /** @type {HTMLInputElement} */ (this.el['size-by-longest']).checked;
+    /** @type {HTMLInputElement} */ (this.el['option-longest_side_mm']).disabled = !byLongest;
+    /** @type {HTMLInputElement} */ (this.el['option-scale_percent']).disabled = byLongest;
+  }
+
+  /**
+   * What the form holds.
+   * @returns {import('./print_options.js').FormValues}
+   */
+  values() {
+    const checked = (name) =>
+      [...this.el[`option-${name}`].querySelectorAll('input[type=checkbox]')]
+        .filter((box) => /** @type {HTMLInputElement} */ (box).checked)
+        .map((box) => /** @type {HTMLInputElement} */ (box).value);
+    const text = (name) => /** @type {HTMLInputElement} */ (this.el[`option-${name}`]).value;
+    return {
+      structures: checked('structures'),
+      formats: checked('formats'),
+      size_by: /** @type {HTMLInputElement} */ (this.el['size-by-longest']).checked
+        ? 'longest_side_mm'
+        : 'scale_percent',
+      hollow_mm: text('hollow_mm'),
+      scale_percent: text('scale_percent'),
+      longest_side_mm: text('longest_side_mm'),
+      smoothing: text('smoothing'),
+      target_triangles: text('target_triangles'),
+    };
+  }
+
+  /**
+   * The controls of a field (what gets `aria-invalid` and focus).
+   * @param {string} field a field key
+   * @returns {HTMLElement[]}
+   */
+  controlsOf(field) {
+    if (field === 'structures' || field === 'formats') {
+      return [...this.el[`option-${field}`].querySelectorAll('input')];
+    }
+    if (field === 'size') {
+      const byLongest = /** @type {HTMLInputElement} */ (this.el['size-by-longest']).checked;
+      return [this.el[byLongest ? 'option-longest_side_mm' : 'option-scale_percent']];
+    }
+    return [this.el[`option-${field}`]];
+  }
+
+  /**
+   * Show problems next to their fields, and move focus to the first one.
+   * @param {Record<string, string>} errors message per field key
+   */
+  showErrors(errors) {
+    this.clearErrors();
+    let first = null;
+    for (const field of FIELDS) {
+      const message = errors[field];
+      if (!message) {
+        continue;
+      }
+      const line = this.el[`option-${field}-error`];
+      line.textContent = message;
+      line.hidden = false;
+      for (const control of this.controlsOf(field)) {
+        control.setAttribute('aria-invalid', 'true');
+        if (!control.getAttribute('aria-describedby')) {
+          control.setAttribute('aria-describedby', line.id);
+        }
+      }
+      first = first || this.controlsOf(field)[0];
+    }
+    if (first) {
+      first.focus();
+    }
+  }
+
+  /**
+   * Show a problem that is about no single option, or clear it with null.
+   * @param {string|null} message what went wrong
+   */
+  showFormError(message) {
+    const el = this.el['options-error'];
+    el.textContent = message || '';
+    el.hidden = !message;
+  }
+
+  /**
+   * Hide every problem.
+   */
+  clearErrors() {
+    for (const field of FIELDS) {
+      const line = this.el[`option-${field}-error`];
+      line.textContent = '';
+      line.hidden = true;
+    }
+    for (const control of this.el['options-form'].querySelectorAll('[aria-invalid]')) {
+      control.removeAttribute('aria-invalid');
+    }
+    this.showFormError(null);
+  }
+
+  /**
+   * Disable the button while a re-make is being asked for.
+   * @param {boolean} busy whether a request is in flight
+   */
+  setBusy(busy) {
+    /** @type {HTMLButtonElement} */ (this.el['options-submit']).disabled = busy;
+  }
+
+  /**
+   * @param {() => void} handler the form was submitted
+   */
+  onSubmit(handler) {
+    this.el['options-form'].addEventListener('submit', (event) => {
+      event.preventDefault();
+      handler();
+    });
+  }
+}
