@@ -237,7 +237,9 @@ class ScriptedApi:
         self.calls: list[str] = []
         self._held: list[Route] = []
         page.route(
-            re.compile(r"/(upload|stats|(status|jobs|download)/[^/?]+|jobs/[^/?]+/(meshes|files/[^/?]+))$"),
+            re.compile(
+                r"/(upload|stats|(status|jobs|download)/[^/?]+|jobs/[^/?]+/(meshes|files/[^/?]+))$"
+            ),
             self._handle,
         )
 

@@ -378,7 +378,7 @@ def test_a_completed_job_lists_structures_and_stops_polling(
     expect(page.get_by_role("heading", name="Your meshes are ready")).to_be_visible()
     rows = page.locator("#structures-body tr")
     expect(rows).to_have_count(2)
-    expect(rows.nth(0)).to_contain_text("Left cerebral hemisphere")
+    expect(rows.nth(0)).to_contain_text("Left hemisphere")
     expect(rows.nth(0)).to_contain_text("512.3 mL")
     expect(rows.nth(0)).to_contain_text("184,220")
     expect(rows.nth(1)).to_contain_text("Needs repair")
@@ -515,74 +515,6 @@ def test_cancelling_a_job_that_just_finished_shows_how_it_ended(
     # then the page shows the finished job instead of an error
     expect(page.get_by_role("heading", name="Your meshes are ready")).to_be_visible()
     expect(page.locator("#job-error")).to_be_hidden()
-
-
-# ---- 3D preview --------------------------------------------------------------------------------
-
-PAINTED_PIXELS = """() => {
-    const source = document.getElementById('preview-canvas');
-    const copy = document.createElement('canvas');
-    copy.width = source.width;
-    copy.height = source.height;
-    const context = copy.getContext('2d');
-    context.drawImage(source, 0, 0);
-    const { data } = context.getImageData(0, 0, copy.width, copy.height);
-    let painted = 0;
-    for (let i = 3; i < data.length; i += 4) painted += data[i] > 0 ? 1 : 0;
-    return painted;
-}"""
-
-
-def test_the_3d_preview_draws_each_mesh_of_the_result(
-    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage,
-    page_problems: PageProblems,
-) -> None:  # fmt: skip
-    # given a completed job whose zip holds a binary and an ASCII STL
-    scripted_api.reply_with_status((200, completed_body()))
-    resume_job(page, job_storage, static_site, iso_ago(minutes=5))
-
-    # when the preview is opened
-    page.get_by_role("button", name="Show 3D preview").click()
-
-    # then the first structure is drawn, and described for screen readers
-    canvas = page.get_by_role("img", name=re.compile("^3D view of"))
-    expect(canvas).to_have_attribute(
-        "aria-label", "3D view of Left cerebral hemisphere, 4 triangles"
-    )
-    expect(page.locator("#preview-status")).to_be_hidden()
-    page.wait_for_function(f"({PAINTED_PIXELS})() > 100")
-
-    # when another structure is chosen, and the view is turned with the keyboard
-    page.get_by_label("Structure").select_option(label="Brainstem")
-    expect(canvas).to_have_attribute("aria-label", "3D view of Brainstem, 12 triangles")
-    canvas.focus()
-    page.keyboard.press("ArrowLeft")
-    page.keyboard.press("+")
-
-    # then it is still drawn, without errors
-    page.wait_for_function(f"({PAINTED_PIXELS})() > 100")
-    page_problems.assert_none()
-
-
-def test_the_3d_preview_explains_when_the_browser_cannot_draw(
-    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
-) -> None:
-    # given a browser without WebGL
-    page.add_init_script(
-        "const original = HTMLCanvasElement.prototype.getContext;"
-        "HTMLCanvasElement.prototype.getContext = function (type, ...rest) {"
-        "  return type === 'webgl' ? null : original.call(this, type, ...rest); };"
-    )
-    scripted_api.reply_with_status((200, completed_body()))
-    resume_job(page, job_storage, static_site, iso_ago(minutes=5))
-
-    # when the preview is opened
-    page.get_by_role("button", name="Show 3D preview").click()
-
-    # then the page says so and points to the download
-    expect(page.locator("#preview-status")).to_contain_text("could not be shown")
-    expect(page.locator("#preview-status")).to_contain_text("download the meshes")
-    expect(page.get_by_role("link", name="Download meshes (zip)")).to_be_visible()
 
 
 # ---- Storage -----------------------------------------------------------------------------------
