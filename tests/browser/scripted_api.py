@@ -86,7 +86,18 @@ def synthetic_volumes() -> tuple[bytes, bytes]:
 def result_files() -> dict[str, bytes]:
     """The files a completed job keeps under ``files/`` (served by ``jobs/<id>/files/<name>``)."""
     brain, labels = synthetic_volumes()
-    report = {"labels": {str(k): v for k, v in LABELS.items()}, "structures": 2}
+    report = {
+        "labels": {str(k): v for k, v in LABELS.items()},
+        "print_options": {
+            "structures": ["left_hemisphere", "ventricles"],
+            "formats": ["stl", "glb"],
+            "hollow_mm": 0.0,
+            "scale_percent": None,
+            "longest_side_mm": 150.0,
+            "smoothing": 10,
+            "target_triangles": 200000,
+        },
+    }
     return {
         "brain.nii.gz": brain,
         "labels.nii.gz": labels,

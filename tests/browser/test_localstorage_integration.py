@@ -100,14 +100,9 @@ def test_localstorage_integration(
     expect(page.locator("#structures-body")).to_contain_text("mL")
     assert job_storage.get() is not None
 
-    # when the 3D preview is opened
-    page.get_by_role("button", name="Show 3D preview").click()
-
-    # then a mesh from the result zip (read with range requests) is drawn
-    expect(
-        page.get_by_role("img", name=re.compile(r"^3D view of .+, [\d,]+ triangles$"))
-    ).to_be_visible(timeout=60_000)
-    expect(page.locator("#preview-status")).to_be_hidden()
+    # then the result viewer draws the job's meshes, read one by one from jobs/<id>/files/
+    expect(page.locator("#meshes-pane")).to_have_attribute("data-state", "ready", timeout=60_000)
+    expect(page.get_by_role("img", name=re.compile(r"^3D view of .+"))).to_be_visible()
     if os.environ.get(SCREENSHOT_ENV):
         page.screenshot(path=os.environ[SCREENSHOT_ENV], full_page=True)
 

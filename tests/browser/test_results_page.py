@@ -268,6 +268,10 @@ def test_changed_options_remake_the_files_and_the_new_job_is_followed(
     form = page.locator("#options-form")
     expect(form.get_by_role("checkbox", name="Left hemisphere")).to_be_checked()
     expect(form.get_by_role("checkbox", name="Whole brain")).not_to_be_checked()
+    # and the options its report.json records
+    expect(form.get_by_role("radio", name="Longest side, mm")).to_be_checked()
+    expect(form.get_by_role("spinbutton", name="Longest side, mm")).to_have_value("150")
+    expect(form.get_by_role("checkbox", name="3MF", exact=False)).not_to_be_checked()
 
     # when other pieces, formats, a hollow wall and a print size are chosen, and Make is pressed
     scripted_api.reply_with_status(
@@ -290,7 +294,7 @@ def test_changed_options_remake_the_files_and_the_new_job_is_followed(
     assert scripted_api.remake_requests == [
         {
             "structures": ["left_hemisphere", "right_hemisphere"],
-            "formats": ["stl", "obj", "3mf"],
+            "formats": ["stl", "obj"],
             "hollow_mm": 2.5,
             "longest_side_mm": 90,
             "smoothing": 4,

@@ -111,6 +111,8 @@ export class App {
     this.remaking = false;
     /** @type {string|null} completed job whose options the form shows */
     this.optionsJobId = null;
+    /** @type {object|null} `result` of that job */
+    this.optionsResult = null;
   }
 
   /**
@@ -127,6 +129,7 @@ export class App {
     view.onCancelJob(() => this.cancel());
     view.onDownload(() => this.download());
     this.options.onSubmit(() => this.remake());
+    this.preview.onReport = (jobId, report) => this.fillOptions(jobId, report);
     view.guardUnload(() => this.upload !== null);
 
     const stored = this.rememberedJob();
@@ -352,9 +355,28 @@ export class App {
     const result = status.result || {};
     if (this.optionsJobId !== jobId) {
       this.optionsJobId = jobId;
+      this.optionsResult = result;
       this.options.render(optionsFromResult(result), structureChoices(result), FORMAT_CHOICES);
     }
     this.preview.show(jobId, result);
+  }
+
+  /**
+   * The job's report.json arrived: fill the form with the options it records, unless the
+   * person has started changing them.
+   * @param {string} jobId the job it belongs to
+   * @param {object} report the parsed report
+   */
+  fillOptions(jobId, report) {
+    if (jobId !== this.optionsJobId || this.options.edited) {
+      return;
+    }
+    const result = this.optionsResult;
+    this.options.render(
+      optionsFromResult(result, report),
+      structureChoices(result),
+      FORMAT_CHOICES,
+    );
   }
 
   /**

@@ -37,8 +37,14 @@ export class OptionsView {
     ];
     /** @type {Record<string, HTMLElement>} */
     this.el = Object.fromEntries(ids.map((id) => [id, byId(doc, id)]));
+    /** Whether the person changed anything since the form was last filled. */
+    this.edited = false;
     const form = this.el['options-form'];
+    form.addEventListener('input', () => {
+      this.edited = true;
+    });
     form.addEventListener('change', (event) => {
+      this.edited = true;
       if (/** @type {HTMLInputElement} */ (event.target).name === 'size_by') {
         this.syncSizeInputs();
       }
@@ -62,6 +68,7 @@ export class OptionsView {
     /** @type {HTMLInputElement} */ (this.el['size-by-scale']).checked = !byLongest;
     this.syncSizeInputs();
     this.clearErrors();
+    this.edited = false;
   }
 
   /**

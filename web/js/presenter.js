@@ -71,7 +71,7 @@ export function displayName(name) {
 export function structureRows(result) {
   const structures = result && Array.isArray(result.structures) ? result.structures : [];
   return structures.map((s) => ({
-    name: displayName(String(s.name ?? '')),
+    name: typeof s.display_name === 'string' ? s.display_name : displayName(String(s.name ?? '')),
     volume: formatVolume(s.volume_ml),
     triangles: formatCount(s.triangles),
     printable: s.watertight === true ? 'Yes' : s.watertight === false ? 'Needs repair' : '–',

@@ -93,7 +93,7 @@ export function meshChoices(structures) {
       ) || `${key}.stl`;
     choices.push({
       key,
-      label: displayName(key),
+      label: typeof structure.display_name === 'string' ? structure.display_name : displayName(key),
       file: file.split('/').pop(),
       rgb: STRUCTURE_COLOURS[key] || SPARE_COLOURS[i % SPARE_COLOURS.length],
       opacity: hasInner && OUTER_STRUCTURES.has(key) ? OUTER_OPACITY : 1,
@@ -167,6 +167,11 @@ export class Preview {
     this.hidden = new Set();
     /** @type {string|null} job whose files are shown */
     this.jobId = null;
+    /**
+     * Told the job's parsed report.json (the options it was made with), once read.
+     * @type {(jobId: string, report: object) => void}
+     */
+    this.onReport = () => {};
     view.onToggle((key, visible) => this.toggle(key, visible));
     view.onLayout((layout) => this.slices && this.slices.setLayout(layout));
     view.onOpacity((opacity) => this.slices && this.slices.setOverlayOpacity(opacity));
@@ -230,6 +235,9 @@ export class Preview {
       ]);
       if (generation !== this.generation) {
         return;
+      }
+      if (report) {
+        this.onReport(jobId, report);
       }
       if (!this.slices) {
         this.slices = await this.scenes.openSlices(view.slicesCanvas);

@@ -117,13 +117,30 @@ function numberOr(value, fallback) {
 }
 
 /**
- * The form's starting values for a completed job: the options it was made with where its
- * result records them, the defaults otherwise.
+ * The options a job was made with, as its report.json records them (`print_options`), or as
+ * its status's result does where it carries them.
  * @param {object|null|undefined} result `result` of a completed job's status
+ * @param {object|null|undefined} report its parsed report.json, if read
+ * @returns {object} the recorded options; empty when none are known
+ */
+function recordedOptions(result, report) {
+  for (const source of [report, result]) {
+    if (source && source.print_options && typeof source.print_options === 'object') {
+      return source.print_options;
+    }
+  }
+  return {};
+}
+
+/**
+ * The form's starting values for a completed job: the options it was made with where they
+ * are recorded, the pieces it holds and the defaults otherwise.
+ * @param {object|null|undefined} result `result` of a completed job's status
+ * @param {object|null} [report] its parsed report.json, once read
  * @returns {PrintOptions}
  */
-export function optionsFromResult(result) {
-  const recorded = (result && result.options) || {};
+export function optionsFromResult(result, report = null) {
+  const recorded = recordedOptions(result, report);
   const values = { ...DEFAULT_OPTIONS };
   const made = result && Array.isArray(result.structures) ? result.structures : [];
   const known = new Set(STRUCTURE_CHOICES.map((c) => c.value));
