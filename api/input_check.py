@@ -13,6 +13,7 @@ from pathlib import Path
 import nibabel as nib
 
 from mrimesh import limits
+from mrimesh.errors import ErrorCode
 from mrimesh.zip_safety import ZipRefusedError, check_zip_directory
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -23,10 +24,10 @@ _NIFTI_HEADER_SIZES = (348, 540)
 class InputRejected(Exception):  # noqa: N818 - reads as the event
     """The upload is not something we can process."""
 
-    def __init__(self, message: str, code: str = "invalid_image"):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+    def __init__(self, message: str | None = None, code: ErrorCode = ErrorCode.INVALID_IMAGE):
+        self.code = ErrorCode(code)
+        self.message = message or self.code.message
+        super().__init__(self.message)
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,18 @@ def check_upload(path: Path, kind: str) -> CheckedInput:
     """Validate the stored upload at ``path`` of the declared ``kind``."""
     size = path.stat().st_size
     if size == 0:
-        raise InputRejected("The file is empty.", "empty_file")
+        raise InputRejected(code=ErrorCode.EMPTY_FILE)
     with path.open("rb") as f:
         head = f.read(4)
     if kind == "dicom-zip":
         if head != _ZIP_MAGIC:
-            raise InputRejected("This .zip file is not a valid zip archive.", "invalid_zip")
+            raise InputRejected("This .zip file is not a valid zip archive.", ErrorCode.INVALID_ZIP)
         _check_zip(path)
         return CheckedInput(kind=kind, voxels=None)
     if path.name.endswith(".gz") and head[:2] != _GZIP_MAGIC:
         raise InputRejected(
             "This .nii.gz file is not gzip-compressed; is it really a NIfTI file?",
-            "invalid_image",
+            ErrorCode.INVALID_IMAGE,
         )
     return CheckedInput(kind=kind, voxels=_check_header(path, kind))
 
@@ -73,7 +74,7 @@ def _check_header(path: Path, kind: str) -> int:
         raise InputRejected(
             "This file could not be read as a brain MRI (NIfTI or MGZ); it may be damaged "
             "or of another type.",
-            "invalid_image",
+            ErrorCode.INVALID_IMAGE,
         ) from e
     problem = limits.shape_problem(shape, dtype)
     if problem is not None:
@@ -86,8 +87,8 @@ def _check_zip(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             members = check_zip_directory(archive)
     except (zipfile.BadZipFile, OSError) as e:
-        raise InputRejected("This .zip file is damaged or not a zip archive.", "invalid_zip") from e
+        raise InputRejected(code=ErrorCode.INVALID_ZIP) from e
     except ZipRefusedError as e:
         raise InputRejected(e.message, e.code) from e
     if not members:
-        raise InputRejected("The zip file is empty.", "invalid_zip")
+        raise InputRejected("The zip file is empty.", ErrorCode.INVALID_ZIP)

@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 from api.errors import abort
 from api.extensions import get_services
 from mrimesh.contract import JobStatus
+from mrimesh.errors import ErrorCode
 from mrimesh.jobs import JobRecord
 from mrimesh.paths import is_job_id
 from mrimesh.status_view import public_document
@@ -28,7 +29,7 @@ _STREAM_CHUNK_BYTES = 1024**2
 
 def _checked_id(job_id: str) -> str:
     if not is_job_id(job_id):
-        abort(404, _NOT_FOUND, "not_found")
+        abort(ErrorCode.NOT_FOUND, _NOT_FOUND)
     return job_id
 
 
@@ -36,7 +37,7 @@ def _existing_record(job_id: str) -> JobRecord:
     """The job's record, or a 404 for a malformed or unknown id."""
     record = get_services().jobs.get(_checked_id(job_id))
     if record is None:
-        abort(404, _NOT_FOUND, "not_found")
+        abort(ErrorCode.NOT_FOUND, _NOT_FOUND)
     return record
 
 
@@ -45,7 +46,7 @@ def status(job_id: str) -> ResponseReturnValue:
     """The job's state, progress, queue position and ETA."""
     document = get_services().status.render(_checked_id(job_id))
     if document is None:
-        abort(404, _NOT_FOUND, "not_found")
+        abort(ErrorCode.NOT_FOUND, _NOT_FOUND)
     return jsonify(document), 200, {"Cache-Control": "no-store"}
 
 
@@ -71,7 +72,7 @@ def result_file(job_id: str, name: str) -> ResponseReturnValue:
     """
     object_name = result_file_name(name)
     if object_name is None:
-        abort(404, "This job has no file of that name.", "not_found")
+        abort(ErrorCode.NOT_FOUND, "This job has no file of that name.")
     _completed_record(job_id)
     return _serve(
         job_id,
@@ -86,10 +87,11 @@ def _completed_record(job_id: str) -> JobRecord:
     """The record of a completed job, or the 404/409/410 that says why there is nothing."""
     record = _existing_record(job_id)
     if record.status is JobStatus.EXPIRED:
-        abort(410, "This job has expired and its files were deleted.", "expired")
+        abort(ErrorCode.EXPIRED)
     if record.status is not JobStatus.COMPLETED:
         abort(
-            409, f"The job is {record.status.value}; there is nothing to download yet.", "not_ready"
+            ErrorCode.NOT_READY,
+            f"The job is {record.status.value}; there is nothing to download yet.",
         )
     return record
 
@@ -115,21 +117,21 @@ def _serve(
         )
     if request.method == "HEAD":
         if not storage.exists(job_id, name):
-            abort(410, gone, "gone")
+            abort(ErrorCode.GONE, gone)
         return Response(
             status=200, content_type=content_type, headers={"Cache-Control": "no-store"}
         )
     link = storage.link(job_id, name, filename=filename, content_type=content_type)
     if link is not None:
         if not storage.exists(job_id, name):  # else the browser would meet the store's own 404
-            abort(410, gone, "gone")
+            abort(ErrorCode.GONE, gone)
         response = redirect(link.url, code=302)
         response.headers["Cache-Control"] = "no-store"
         return response
     try:
         stream, size = storage.open(job_id, name)
     except ObjectMissing:
-        abort(410, gone, "gone")
+        abort(ErrorCode.GONE, gone)
     response = Response(
         _chunks(stream),
         status=200,
@@ -156,9 +158,9 @@ def cancel(job_id: str) -> ResponseReturnValue:
     services = get_services()
     record = _existing_record(job_id)
     if record.status.is_terminal:
-        abort(409, f"The job is already {record.status.value}.", "already_finished")
+        abort(ErrorCode.ALREADY_FINISHED, f"The job is already {record.status.value}.")
     cancelled = services.lifecycle.cancel(job_id)
     if cancelled is None:
-        abort(409, "The job finished before it could be cancelled.", "already_finished")
+        abort(ErrorCode.ALREADY_FINISHED, "The job finished before it could be cancelled.")
     logger.info("job %s cancelled while %s", job_id, record.status.value)
     return jsonify(public_document(cancelled, queue_position=None, eta_seconds=None)), 200

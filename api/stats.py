@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from api.extensions import get_services
 from api.metrics import RedisStatsCollector
+from mrimesh.errors import ErrorCode
 
 bp = Blueprint("stats", __name__)
 
@@ -28,9 +29,10 @@ def healthz() -> ResponseReturnValue:
     try:
         get_services().redis.ping()
     except redis.exceptions.RedisError:
+        code = ErrorCode.UNAVAILABLE
         return jsonify(
-            status="unavailable", redis=False, code="unavailable", error="Redis does not answer."
-        ), 503
+            status="unavailable", redis=False, code=code.value, error="Redis does not answer."
+        ), code.http_status
     return jsonify(status="ok", redis=True), 200
 
 

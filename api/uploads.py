@@ -15,6 +15,7 @@ from api.input_check import InputRejected, check_upload
 from api.upload_stream import store_upload
 from mrimesh import limits
 from mrimesh.enqueue import enqueue_job
+from mrimesh.errors import ErrorCode
 from mrimesh.paths import new_job_id
 from mrimesh.storage import input_name
 
@@ -29,15 +30,10 @@ def upload() -> ResponseReturnValue:
     services.redis.ping()  # refuse before reading the body while Redis is down (503)
     file = request.files.get("file")
     if file is None or not file.filename:
-        abort(400, "No file was sent; choose a brain MRI (.nii, .nii.gz, .mgz or .zip).", "no_file")
+        abort(ErrorCode.NO_FILE)
     accepted = limits.input_kind(file.filename)
     if accepted is None:
-        abort(
-            415,
-            "This file type is not supported. Upload a NIfTI (.nii, .nii.gz), FreeSurfer .mgz, "
-            "or a .zip of one DICOM series.",
-            "unsupported_type",
-        )
+        abort(ErrorCode.UNSUPPORTED_TYPE)
     suffix, kind = accepted
     job_id = new_job_id()
     # The body is already in a temporary file (StreamingUploadRequest); link it under a name
@@ -49,7 +45,7 @@ def upload() -> ResponseReturnValue:
         services.storage.put(job_id, input_name(suffix), staged)
     except InputRejected as e:
         logger.info("upload rejected (%s)", e.code)
-        abort(422, e.message, e.code)
+        abort(e.code, e.message)
     except BaseException:
         services.lifecycle.discard(job_id)
         raise

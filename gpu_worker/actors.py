@@ -26,6 +26,7 @@ from gpu_worker.pipeline.package import package_results
 from gpu_worker.pipeline.run import run_pipeline
 from gpu_worker.progress import Cancelled, step
 from mrimesh.contract import ACTOR_NAME, QUEUE_NAME, Step
+from mrimesh.errors import ErrorCode
 from mrimesh.outcome import JobOutcome
 from mrimesh.paths import is_job_id
 from mrimesh.storage import (
@@ -120,10 +121,7 @@ def _sweep_stale_scratch(root: Path) -> None:
 def _fetch_upload(store: JobStorage, job_id: str, scratch: Path) -> Path:
     """Copy the stored upload into scratch, keeping its suffix (the loader reads it)."""
     uploads = [name for name in store.names(job_id) if name.startswith(INPUT_PREFIX)]
-    missing = InputError(
-        "The uploaded file is no longer available; please upload it again.",
-        code="input_missing",
-    )
+    missing = InputError(code=ErrorCode.INPUT_MISSING)
     if not uploads:
         raise missing
     name = uploads[0]

@@ -42,6 +42,7 @@ from gpu_worker.progress import Cancelled, StepClock, install_clock, uninstall_c
 from gpu_worker.sidecar import start_sidecar
 from mrimesh.config import Settings
 from mrimesh.contract import ACTOR_NAME, PRIOR_STEP_WEIGHTS, STEP_IDS, JobStatus
+from mrimesh.errors import ErrorCode
 from mrimesh.eta import progress_percent
 from mrimesh.lifecycle import Lifecycle
 from mrimesh.migrations import migrate_quietly
@@ -214,11 +215,12 @@ class JobProgress(Middleware):
             status = self.lifecycle.stopped(job_id)
             logger.info("job %s stopped: it is now %s", job_id, status or "gone")
         elif isinstance(exception, self.input_errors):
-            code = str(getattr(exception, "code", None) or "invalid_input")
+            code = _input_code(exception)
             self.lifecycle.fail(job_id, code=code, error=_reason(exception))
             logger.info("job %s failed on its input (%s)", job_id, code)
         else:
-            code = "insufficient_storage" if is_disk_full(exception) else "processing_error"
+            full = is_disk_full(exception)
+            code = ErrorCode.INSUFFICIENT_STORAGE if full else ErrorCode.PROCESSING_ERROR
             record = self.lifecycle.attempt_failed(job_id, reason=_reason(exception), code=code)
             state = record.status.value if record else "gone"
             logger.warning("job %s attempt failed (%s): %s", job_id, state, exception)
@@ -243,6 +245,15 @@ class JobProgress(Middleware):
         )
         if status is not JobStatus.PROCESSING:
             raise Cancelled(f"job {running.job_id} is {status.value if status else 'gone'}")
+
+
+def _input_code(exception: BaseException) -> ErrorCode:
+    """The registry code an input error carries (``invalid_input`` for one it lacks)."""
+    try:
+        return ErrorCode(getattr(exception, "code", None) or ErrorCode.INVALID_INPUT)
+    except ValueError:
+        logger.warning("input error with a code the registry lacks: %r", exception)
+        return ErrorCode.INVALID_INPUT
 
 
 def _reason(exception: BaseException) -> str:

@@ -43,6 +43,7 @@ from dramatiq.brokers.redis import RedisBroker
 from mrimesh.config import Settings
 from mrimesh.contract import JobStatus
 from mrimesh.enqueue import enqueue_job
+from mrimesh.errors import ErrorCode
 from mrimesh.jobs import JobRecord, JobStore
 from mrimesh.outcome import JobOutcome
 from mrimesh.paths import is_job_id
@@ -192,8 +193,8 @@ class Lifecycle:
                 "status": JobStatus.CANCELLED.value,
                 "finished_at": repr(at),
                 "current_step": "",
-                "error": "Cancelled at your request.",
-                "error_code": "cancelled",
+                "error": ErrorCode.CANCELLED.message,
+                "error_code": ErrorCode.CANCELLED.value,
             }
             pipe.hset(self.keys.job(job_id), mapping=fields)
             pipe.zrem(self.keys.waiting, job_id)
@@ -332,11 +333,18 @@ class Lifecycle:
         return after
 
     def fail(
-        self, job_id: str, *, code: str, error: str, at: float | None = None
+        self,
+        job_id: str,
+        *,
+        code: ErrorCode,
+        error: str | None = None,
+        at: float | None = None,
     ) -> JobRecord | None:
-        """queued|processing → failed for good, with a reason a person can read; counted per
-        code; the job's objects go."""
+        """queued|processing → failed for good, with a reason a person can read (``error``, or
+        the code's own words); counted per code; the job's objects go."""
         at = _now() if at is None else at
+        code = ErrorCode(code)
+        error = error or code.message
 
         def fail(pipe: redis.client.Pipeline, before: JobRecord) -> Mapping[str, str]:
             fields = {
@@ -344,7 +352,7 @@ class Lifecycle:
                 "finished_at": repr(at),
                 "current_step": "",
                 "error": error,
-                "error_code": str(code),
+                "error_code": code.value,
             }
             if before.started_at is not None:
                 fields["duration_seconds"] = repr(round(max(at - before.started_at, 0.0), 3))
@@ -352,7 +360,7 @@ class Lifecycle:
             pipe.zrem(self.keys.active, job_id)
             pipe.zrem(self.keys.waiting, job_id)
             pipe.hincrby(self.keys.stats, "failed_jobs", 1)
-            pipe.hincrby(self.keys.stats_failures, str(code), 1)
+            pipe.hincrby(self.keys.stats_failures, code.value, 1)
             return fields
 
         after = self._transition(job_id, "fail", fail)[1]
@@ -385,7 +393,7 @@ class Lifecycle:
         return after
 
     def attempt_failed(
-        self, job_id: str, *, reason: str, code: str, at: float | None = None
+        self, job_id: str, *, reason: str, code: ErrorCode, at: float | None = None
     ) -> JobRecord | None:
         """A transient error ended the running attempt: retry, or fail once every attempt is
         used (``"Processing failed N times; last error: ..."``)."""
@@ -407,7 +415,7 @@ class Lifecycle:
                 f"The worker crashed {n} times while processing this scan; "
                 "it was stopped to protect the service."
             ),
-            code="worker_crashed",
+            code=ErrorCode.WORKER_CRASHED,
             at=at,
         )
 
@@ -416,7 +424,7 @@ class Lifecycle:
         limit = self.settings.job_time_limit_seconds
         return self.fail(
             job_id,
-            code="timeout",
+            code=ErrorCode.TIMEOUT,
             error=f"Processing took longer than the {limit} s limit and was stopped.",
             at=at,
         )
@@ -475,7 +483,7 @@ class Lifecycle:
         *,
         retry_reason: Callable[[int], str],
         failure: Callable[[int], str],
-        code: str,
+        code: ErrorCode,
         at: float | None,
     ) -> JobRecord | None:
         """The one place attempts are compared with the limit."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mrimesh.errors import ErrorCode
+
 #: File name endings we accept, mapped to the kind of input they hold.
 ACCEPTED_SUFFIXES: dict[str, str] = {
     ".nii.gz": "nifti",
@@ -42,8 +44,12 @@ def input_kind(filename: str) -> tuple[str, str] | None:
 class ShapeProblem:
     """Why an image's header alone shows it cannot be a brain scan."""
 
-    code: str  #: machine-readable slug, the ``code`` of the JSON error or failed job
-    message: str  #: what the person who uploaded it reads
+    code: ErrorCode  #: the ``code`` of the JSON error or failed job
+    message: str = ""  #: what the person who uploaded it reads (default: the code's words)
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            object.__setattr__(self, "message", self.code.message)
 
 
 def shape_problem(shape: tuple[int, ...], dtype: np.dtype) -> ShapeProblem | None:
@@ -51,17 +57,17 @@ def shape_problem(shape: tuple[int, ...], dtype: np.dtype) -> ShapeProblem | Non
     ``None``; the API's upload gate and the worker's loader both ask this before reading data."""
     dtype = np.dtype(dtype)
     if dtype.fields is not None:
-        return ShapeProblem(
-            "rgb", "This is a colour (RGB) image; a greyscale MRI volume is needed."
-        )
+        return ShapeProblem(ErrorCode.RGB)
     if dtype.kind == "c":
-        return ShapeProblem("complex", "Complex-valued images are not supported.")
+        return ShapeProblem(ErrorCode.COMPLEX)
     size = "×".join(map(str, shape))
     if len(shape) < 3 or min(shape[:3]) <= 1:
-        return ShapeProblem("not_3d", f"This image is 2D ({size}); a 3D brain scan is needed.")
+        return ShapeProblem(
+            ErrorCode.NOT_3D, f"This image is 2D ({size}); a 3D brain scan is needed."
+        )
     if len(shape) > 4 and any(n > 1 for n in shape[4:]):
         return ShapeProblem(
-            "too_many_dimensions",
+            ErrorCode.TOO_MANY_DIMENSIONS,
             f"This image has {len(shape)} dimensions ({size}), e.g. a vector or tensor field; "
             "a 3D (or 4D) brain scan is needed.",
         )
@@ -69,12 +75,13 @@ def shape_problem(shape: tuple[int, ...], dtype: np.dtype) -> ShapeProblem | Non
     voxels = int(np.prod(shape[:3], dtype=np.int64))
     if voxels > MAX_VOXELS or voxels * dtype.itemsize > MAX_VOLUME_BYTES:
         return ShapeProblem(
-            "image_too_large",
+            ErrorCode.IMAGE_TOO_LARGE,
             f"This image is too large ({spatial} voxels); the limit is "
             f"{MAX_VOXELS // 1024**2} million voxels.",
         )
     if min(shape[:3]) < MIN_EDGE_VOXELS:
         return ShapeProblem(
-            "image_too_small", f"This image is too small to hold a brain ({spatial} voxels)."
+            ErrorCode.IMAGE_TOO_SMALL,
+            f"This image is too small to hold a brain ({spatial} voxels).",
         )
     return None

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import PurePosixPath
 
 from mrimesh import limits
+from mrimesh.errors import ErrorCode
 
 #: Members (and archives) smaller than this are never judged by their compression ratio.
 _CHUNK = 1024 * 1024
@@ -20,12 +21,12 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class ZipRefusedError(Exception):
-    """The archive is unsafe or too large; ``message`` is for a person, ``code`` a slug."""
+    """The archive is unsafe or too large; ``message`` is for a person, ``code`` the registry's."""
 
-    def __init__(self, message: str, code: str):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+    def __init__(self, message: str | None = None, *, code: ErrorCode):
+        self.code = ErrorCode(code)
+        self.message = message or self.code.message
+        super().__init__(self.message)
 
 
 def _unsafe_name(name: str) -> bool:
@@ -51,21 +52,19 @@ def check_zip_directory(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     if len(infos) > limits.MAX_ZIP_MEMBERS:
         raise ZipRefusedError(
             f"The zip holds {len(infos)} files; at most {limits.MAX_ZIP_MEMBERS} are accepted.",
-            code="zip_too_many_files",
+            code=ErrorCode.ZIP_TOO_MANY_FILES,
         )
     for info in infos:
         if _unsafe_name(info.filename):
             raise ZipRefusedError(
                 "The zip contains a file path that points outside the archive "
                 f"({info.filename!r}); it was refused.",
-                code="zip_unsafe_path",
+                code=ErrorCode.ZIP_UNSAFE_PATH,
             )
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise ZipRefusedError(
-                "The zip contains a symbolic link; it was refused.", code="zip_symlink"
-            )
+            raise ZipRefusedError(code=ErrorCode.ZIP_SYMLINK)
         if info.flag_bits & 0x1:
-            raise ZipRefusedError("The zip is password-protected.", code="zip_encrypted")
+            raise ZipRefusedError(code=ErrorCode.ZIP_ENCRYPTED)
     members = [i for i in infos if not _skipped(i)]
     total = sum(i.file_size for i in members)
     packed = sum(i.compress_size for i in members)
@@ -73,13 +72,10 @@ def check_zip_directory(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         raise ZipRefusedError(
             f"The zip would expand to {total / 1024**3:.1f} GiB; at most "
             f"{limits.MAX_ZIP_UNCOMPRESSED_BYTES / 1024**3:.0f} GiB are accepted.",
-            code="zip_too_large",
+            code=ErrorCode.ZIP_TOO_LARGE,
         )
     if total > _CHUNK and total / max(packed, 1) > limits.MAX_ZIP_TOTAL_RATIO:
-        raise ZipRefusedError(
-            "The zip is compressed far more than medical images can be (a zip bomb?).",
-            code="zip_bomb",
-        )
+        raise ZipRefusedError(code=ErrorCode.ZIP_BOMB)
     for info in members:
         if info.file_size > _CHUNK and info.file_size / max(info.compress_size, 1) > (
             limits.MAX_ZIP_RATIO
@@ -87,6 +83,6 @@ def check_zip_directory(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
             raise ZipRefusedError(
                 f"A file in the zip is compressed {info.file_size // max(info.compress_size, 1)}"
                 " times, far more than a medical image can be (a zip bomb?).",
-                code="zip_bomb",
+                code=ErrorCode.ZIP_BOMB,
             )
     return members

@@ -28,7 +28,7 @@ from mrimesh.workers import WorkerRegistry
 
 
 class BadScanError(Exception):
-    code = "not_a_brain"
+    code = "no_brain"
 
 
 @pytest.fixture
@@ -167,15 +167,15 @@ def test_bad_input_fails_at_once_with_its_reason(client, brain_2mm, run_worker) 
     job_id = _upload(client, brain_2mm)
     status = _wait(client, job_id, lambda b: b["status"] == "failed")
     assert status["error"] == "This scan does not look like a head MRI."
-    assert status["error_code"] == "not_a_brain"
+    assert status["error_code"] == "no_brain"
     time.sleep(0.3)
     assert calls == [job_id]  # never retried
     stats = client.get("/stats").get_json()
     assert stats["failed_jobs"] == 1
     # operators see why jobs fail, in /stats and in the Prometheus scrape
-    assert stats["failed_jobs_by_code"] == {"not_a_brain": 1}
+    assert stats["failed_jobs_by_code"] == {"no_brain": 1}
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'mrimesh_jobs_failed_total{code="not_a_brain"} 1.0' in metrics
+    assert 'mrimesh_jobs_failed_total{code="no_brain"} 1.0' in metrics
 
 
 def test_transient_errors_are_retried_then_fail_with_the_count(
