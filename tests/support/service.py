@@ -54,12 +54,14 @@ class ServiceStack:
         env.update(self.extra_env)
         return env
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            argv, cwd=ROOT, env={**self.env(), **(env or {})}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         self.processes[name] = process
         return process
@@ -72,9 +74,9 @@ class ServiceStack:
         )
         self.wait_until(lambda: self._healthy(), 30, "the API to answer /healthz")
 
-    def start_worker(self, name: str = "worker") -> None:
-        """Start one real Dramatiq worker."""
-        self._spawn(name, [sys.executable, "-m", "gpu_worker.worker"])
+    def start_worker(self, name: str = "worker", env: dict[str, str] | None = None) -> None:
+        """Start one real Dramatiq worker; ``env`` overrides (e.g. its own MRIMESH_DATA_DIR)."""
+        self._spawn(name, [sys.executable, "-m", "gpu_worker.worker"], env)
 
     def start_supervised(self) -> None:
         """Start everything through ``scripts/serve.py``, as ``make run`` does."""
