@@ -19,10 +19,21 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from mrimesh.config import DEFAULT_MAX_UPLOAD_BYTES, Settings
+from mrimesh.config import DEFAULT_MAX_UPLOAD_BYTES, Settings, env_name
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.gpu.yml"
+GPU_HOST_COMPOSE_FILE = ROOT / "compose.gpu-host.yml"
+GPU_HOST_ENV_EXAMPLE = ROOT / "docker" / "gpu-host.env.example"
+#: What a worker on a GPU host that shares nothing but Redis and the bucket must be told.
+GPU_HOST_VARIABLES = {
+    "MRIMESH_REDIS_URL",
+    "MRIMESH_S3_ENDPOINT",
+    "MRIMESH_S3_BUCKET",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+}
 NGINX_CONF = ROOT / "docker" / "nginx.conf"
 DOCKERIGNORE = ROOT / ".dockerignore"
 OPERATIONS_DOC = ROOT / "docs" / "operations.md"
@@ -196,7 +207,7 @@ def test_mrimesh_services_share_one_redis(services):
 
 
 def test_mrimesh_variables_in_compose_are_settings(services):
-    known = {_env_name(field.name) for field in dataclasses.fields(Settings)}
+    known = {env_name(field.name) for field in dataclasses.fields(Settings)}
     for name, service in services.items():
         for variable in effective_env(service):
             if variable.startswith("MRIMESH_"):
@@ -278,6 +289,82 @@ def test_web_serves_the_static_page_with_this_nginx_conf(services):
 def test_only_web_publishes_a_port(services):
     published = sorted(name for name, service in services.items() if service.get("ports"))
     assert published == ["web"], "Redis and gunicorn must be reachable only inside compose"
+
+
+# --------------------------------------------------------------------------------------------------
+# compose.gpu-host.yml: a GPU host joining an existing Redis and bucket
+
+
+@pytest.fixture(scope="module")
+def gpu_host() -> dict:
+    return yaml.safe_load(GPU_HOST_COMPOSE_FILE.read_text())
+
+
+def test_gpu_host_runs_workers_only_with_the_same_command_and_image(gpu_host, services):
+    assert set(gpu_host["services"]) == {"gpu_worker"}, "a GPU host runs no Redis, API or janitor"
+    worker = gpu_host["services"]["gpu_worker"]
+    assert worker["command"] == services["gpu_worker"]["command"]
+    assert worker["command"][-3:] == ["python", "-m", "gpu_worker.worker"]
+    assert worker["build"] == services["gpu_worker"]["build"]
+    assert worker["image"] == services["gpu_worker"]["image"]
+    assert (ROOT / worker["build"]["dockerfile"]).is_file()
+
+
+def test_gpu_host_shares_no_file_system(gpu_host):
+    worker = gpu_host["services"]["gpu_worker"]
+    env = worker["environment"]
+    assert env["MRIMESH_STORAGE"] == "s3"
+    mounts = dict((target, source) for source, target in _named_volume_mounts(worker))
+    scratch = env["MRIMESH_DATA_DIR"]
+    assert scratch in mounts, "the worker's scratch is not on a volume"
+    assert mounts[scratch] != "data" and mounts[scratch] in gpu_host["volumes"]
+    binds = [
+        v for v in worker.get("volumes", []) if isinstance(v, str) and v.startswith((".", "/"))
+    ]
+    assert not binds, f"a GPU host mounts nothing from the API host: {binds}"
+
+
+def test_gpu_host_is_told_redis_the_bucket_and_credentials_by_its_operator(gpu_host):
+    worker = gpu_host["services"]["gpu_worker"]
+    entries = [_env_file_entry(e) for e in worker["env_file"]]
+    assert entries[-1] == ("mrimesh.env", True), "without mrimesh.env there is nothing to join"
+    example = _read_env_file(GPU_HOST_ENV_EXAMPLE)
+    assert set(example) == GPU_HOST_VARIABLES
+    known = {env_name(field.name) for field in dataclasses.fields(Settings)}
+    for variable in [*example, *worker["environment"]]:
+        assert variable in known, f"{variable} is not read by mrimesh/config.py"
+    assert urlparse(example["MRIMESH_REDIS_URL"]).scheme == "rediss", "Redis across hosts: TLS"
+    assert "MRIMESH_REDIS_URL" not in worker["environment"], "it must come from mrimesh.env"
+
+
+def test_gpu_host_claims_one_gpu_per_replica_and_scales(gpu_host):
+    worker = gpu_host["services"]["gpu_worker"]
+    (device,) = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device.get("count") == "all"
+    assert worker["command"][0].endswith("docker/claim-gpu.sh")
+    assert "container_name" not in worker and not worker.get("ports")
+    assert worker["restart"] == "unless-stopped"
+    assert worker["healthcheck"]["test"][-1] == "worker"
+
+
+def test_every_storage_setting_is_in_the_readme_table():
+    readme = (ROOT / "README.md").read_text()
+    for field in dataclasses.fields(Settings):
+        if field.name == "storage" or field.name.startswith(("s3_", "aws_")):
+            assert f"`{env_name(field.name)}`" in readme, f"README lacks {env_name(field.name)}"
+
+
+def test_operations_explains_scaling_across_hosts():
+    text = OPERATIONS_DOC.read_text()
+    assert "\n## Scaling across hosts\n" in text
+    section = text.split("\n## Scaling across hosts\n", 1)[1].split("\n## ", 1)[0]
+    for topic in (
+        "compose.gpu-host.yml",
+        "lifecycle",
+        "AWS_SECRET_ACCESS_KEY",
+        "MRIMESH_S3_PUBLIC_ENDPOINT",
+    ):
+        assert topic in section, f"'Scaling across hosts' does not mention {topic}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -481,8 +568,9 @@ def test_dockerignore_keeps_bulk_and_patient_data_out_of_the_context():
 
 def test_operations_doc_lists_every_setting_and_no_other():
     text = OPERATIONS_DOC.read_text()
-    known = {_env_name(field.name) for field in dataclasses.fields(Settings)}
+    known = {env_name(field.name) for field in dataclasses.fields(Settings)}
     mentioned = set(re.findall(r"\bMRIMESH_[A-Z0-9_]+\b", text))
+    mentioned |= set(re.findall(r"\bAWS_[A-Z_]+\b", text))
     assert known - mentioned == set(), "settings missing from docs/operations.md"
     assert mentioned - known == set(), "docs/operations.md names settings config.py lacks"
 

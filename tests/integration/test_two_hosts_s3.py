@@ -50,7 +50,19 @@ def hosts(tmp_path: Path, s3_server: S3Server) -> Iterator[tuple[ServiceStack, r
         stack.start_api()
         stack.start_janitor()
         for name in WORKERS:
-            stack.start_worker(name, env={"MRIMESH_DATA_DIR": str(tmp_path / name)})
+            # A GPU host's worker knows Redis, the store and its own folder; nothing else
+            # (a short heartbeat only makes this test's crash detection quick).
+            stack.start_worker(
+                name,
+                {
+                    "MRIMESH_REDIS_URL": server.url,
+                    **s3_server.env(),
+                    "MRIMESH_DATA_DIR": str(tmp_path / name),
+                    "MRIMESH_MESH_PROCESSES": "1",
+                    "MRIMESH_WORKER_HEARTBEAT_SECONDS": "1",
+                },
+                only=True,
+            )
         stack.wait_for_workers(len(WORKERS), timeout=240)
         yield stack, server.client()
     finally:

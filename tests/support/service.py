@@ -55,13 +55,15 @@ class ServiceStack:
         return env
 
     def _spawn(
-        self, name: str, argv: list[str], env: dict[str, str] | None = None
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, *, replace=False
     ) -> subprocess.Popen:
+        """Start ``argv``; ``env`` is added to :meth:`env`, or replaces it with ``replace``."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{name}.log").open("ab")
+        full_env = dict(env or {}) if replace else {**self.env(), **(env or {})}
         process = subprocess.Popen(
-            argv, cwd=ROOT, env={**self.env(), **(env or {})}, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            argv, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )  # fmt: skip
         self.processes[name] = process
         return process
@@ -74,9 +76,15 @@ class ServiceStack:
         )
         self.wait_until(lambda: self._healthy(), 30, "the API to answer /healthz")
 
-    def start_worker(self, name: str = "worker", env: dict[str, str] | None = None) -> None:
-        """Start one real Dramatiq worker; ``env`` overrides (e.g. its own MRIMESH_DATA_DIR)."""
-        self._spawn(name, [sys.executable, "-m", "gpu_worker.worker"], env)
+    def start_worker(
+        self, name: str = "worker", env: dict[str, str] | None = None, *, only: bool = False
+    ) -> None:
+        """Start one real Dramatiq worker. ``env`` overrides the stack's variables (e.g. its own
+        MRIMESH_DATA_DIR); with ``only``, the worker gets ``env`` and no other ``MRIMESH_*``."""
+        if only:
+            base = {k: v for k, v in os.environ.items() if not k.startswith(("MRIMESH_", "AWS_"))}
+            env = {**base, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self._spawn(name, [sys.executable, "-m", "gpu_worker.worker"], env, replace=only)
 
     def start_supervised(self) -> None:
         """Start everything through ``scripts/serve.py``, as ``make run`` does."""
