@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 import time
 
@@ -22,8 +23,8 @@ from dramatiq.brokers.redis import RedisBroker
 from mrimesh.config import Settings
 from mrimesh.contract import JobStatus
 from mrimesh.lifecycle import Lifecycle
-from mrimesh.paths import is_job_id
 from mrimesh.redis_client import connect
+from mrimesh.storage import StorageConfigError, StorageError
 from mrimesh.timefmt import now
 from mrimesh.workers import WorkerRegistry
 
@@ -83,12 +84,10 @@ class Janitor:
         """Clean up job folders nobody can download (no record, or failed, cancelled, expired)
         and stale partial uploads."""
         count = 0
-        jobs_dir = self.settings.jobs_dir
-        if jobs_dir.is_dir():
-            for folder in jobs_dir.iterdir():
-                if not is_job_id(folder.name) or at - folder.stat().st_mtime < 60:
-                    continue
-                count += self.lifecycle.clean_up(folder.name)
+        # A job's objects are written a moment before its record (the upload is stored first).
+        for job_id, written_at in self.lifecycle.storage.stored_jobs().items():
+            if at - written_at >= 60:
+                count += self.lifecycle.clean_up(job_id)
         tmp_dir = self.settings.data_dir / "tmp"
         if tmp_dir.is_dir():
             for part in tmp_dir.iterdir():
@@ -110,6 +109,10 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     interval = args.interval or settings.janitor_interval_seconds
     janitor = Janitor(settings, connect(settings.redis_url))
+    try:
+        janitor.lifecycle.storage.check()  # wrong credentials: say so now, not at the first expiry
+    except StorageConfigError as e:
+        sys.exit(f"mrimesh janitor: {e}")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -121,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
                 logger.info("sweep: %s", done)
         except redis.exceptions.RedisError as e:
             logger.warning("Redis unavailable, will retry: %s", e)
+        except StorageError as e:
+            logger.warning("file store unavailable, will retry: %s", e)
         if args.once:
             return
         stop.wait(max(interval - (time.monotonic() - started), 0.5))

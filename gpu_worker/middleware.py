@@ -49,6 +49,7 @@ from mrimesh.migrations import migrate_quietly
 from mrimesh.outcome import JobOutcome
 from mrimesh.paths import is_disk_full
 from mrimesh.stats import StatsReader
+from mrimesh.storage import StorageError
 from mrimesh.timefmt import now
 from mrimesh.workers import WorkerRegistry
 
@@ -220,7 +221,13 @@ class JobProgress(Middleware):
             logger.info("job %s failed on its input (%s)", job_id, code)
         else:
             full = is_disk_full(exception)
-            code = ErrorCode.INSUFFICIENT_STORAGE if full else ErrorCode.PROCESSING_ERROR
+            code = (
+                ErrorCode.INSUFFICIENT_STORAGE
+                if full
+                else ErrorCode.STORAGE_UNAVAILABLE
+                if isinstance(exception, StorageError)
+                else ErrorCode.PROCESSING_ERROR
+            )
             record = self.lifecycle.attempt_failed(job_id, reason=_reason(exception), code=code)
             state = record.status.value if record else "gone"
             logger.warning("job %s attempt failed (%s): %s", job_id, state, exception)

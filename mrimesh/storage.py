@@ -141,8 +141,9 @@ class JobStorage(Protocol):
     def check(self) -> None:
         """Raise :class:`StorageConfigError` unless the store is reachable and usable (start-up)."""
 
-    def job_ids(self) -> list[str]:
-        """Ids of every job that has objects (for sweeping strays)."""
+    def stored_jobs(self) -> dict[str, float]:
+        """Every job that has objects, with when its newest object was written (epoch seconds):
+        what the janitor sweeps for strays."""
 
 
 class LocalStorage:
@@ -232,11 +233,18 @@ class LocalStorage:
         """Create the jobs folder; a local folder needs nothing else."""
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
 
-    def job_ids(self) -> list[str]:
-        """Every job folder's name that is a job id."""
+    def stored_jobs(self) -> dict[str, float]:
+        """Job folders, by their modification time."""
         if not self.jobs_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.jobs_dir.iterdir() if is_job_id(p.name))
+            return {}
+        found = {}
+        for folder in self.jobs_dir.iterdir():
+            if is_job_id(folder.name):
+                try:
+                    found[folder.name] = folder.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+        return found
 
 
 def open_storage(settings: Settings) -> JobStorage:

@@ -318,19 +318,20 @@ class S3Storage:
                 f"Object storage: could not reach the store at MRIMESH_S3_ENDPOINT ({cause})."
             ) from None
 
-    def job_ids(self) -> list[str]:
-        """Job ids that have objects, from a listing by folder."""
-        found = []
+    def stored_jobs(self) -> dict[str, float]:
+        """Job ids under ``jobs/`` with their newest object's time, from one listing."""
+        found: dict[str, float] = {}
         with _translated("list the stored jobs"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=KEY_PREFIX, Delimiter="/"
+                Bucket=self.bucket, Prefix=KEY_PREFIX
             )
             for page in pages:
-                for entry in page.get("CommonPrefixes", []):
-                    job_id = entry["Prefix"][len(KEY_PREFIX) :].rstrip("/")
+                for entry in page.get("Contents", []):
+                    job_id = entry["Key"][len(KEY_PREFIX) :].split("/", 1)[0]
                     if is_job_id(job_id):
-                        found.append(job_id)
-        return sorted(found)
+                        written = entry["LastModified"].timestamp()
+                        found[job_id] = max(found.get(job_id, 0.0), written)
+        return found
 
     # -- bucket set-up (operators, tests) --------------------------------------------------
     def configure_bucket(

@@ -59,6 +59,7 @@ def _env(s3_server: S3Server, redis_url: str, data_dir: Path, **overrides: str) 
     ("command", "who"),
     [
         ([sys.executable, "-m", "gpu_worker.worker"], "worker"),
+        ([sys.executable, "-m", "gpu_worker.janitor"], "janitor"),
         (
             [sys.executable, "-m", "gunicorn", "--config", "api/gunicorn_conf.py", "api.wsgi:app"],
             "api",
@@ -122,6 +123,7 @@ def test_a_store_the_worker_cannot_reach_fails_the_job_after_its_retries(
         link.unplug()
     assert failed["status"] == "failed"
     assert failed["attempt"] == 3
+    assert failed["error_code"] == "storage_unavailable"
     assert "file store" in failed["error"]
     # and neither the job nor any process's log names the store's address or credentials
     addresses = [*_secrets(s3_server), link.address, f"127.0.0.1:{link.port}"]
