@@ -5,6 +5,7 @@ queued job per poller, then has every poller GET its job's /status every 2 s for
 Traffic goes to 127.0.0.1 only; the run is bounded in time and stops by itself.
 
     .venv/bin/python bench/load_status.py --pollers 500 --seconds 30
+    .venv/bin/python bench/load_status.py --pollers 500 --seconds 30 --storage s3   # SeaweedFS
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.data import downsampled_brain  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
+from tests.support.s3_server import S3Server  # noqa: E402
 from tests.support.service import ServiceStack  # noqa: E402
 
 
@@ -53,19 +55,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--url", help="an already running API (default: start a private one)")
+    parser.add_argument(
+        "--storage",
+        choices=("local", "s3"),
+        default="local",
+        help="back end of the private API (s3: a private SeaweedFS)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        server = stack = None
+        server = stack = s3 = None
         base = args.url
         if base is None:
             server = RedisServer(root / "redis", persistent=False).start()
+            env = {"MRIMESH_UPLOAD_RATE_LIMIT": "100000 per hour"}
+            if args.storage == "s3":
+                s3 = S3Server(root / "s3").start()
+                env.update(s3.env())
             stack = ServiceStack(
                 redis_url=server.url,
                 data_dir=root / "data",
                 log_dir=root / "logs",
-                extra_env={"MRIMESH_UPLOAD_RATE_LIMIT": "100000 per hour"},
+                extra_env=env,
             )
             stack.start_api()
             base = stack.base_url
@@ -98,6 +110,8 @@ def main() -> None:
                 stack.stop_all()
             if server is not None:
                 server.stop()
+            if s3 is not None:
+                s3.stop()
 
     codes = Counter(code for code, _ in results)
     latencies = sorted(latency for _, latency in results)
