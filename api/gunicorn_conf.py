@@ -1,6 +1,7 @@
 """Gunicorn settings for the API; the port comes from ``MRIMESH_PORT`` like everything else."""
 
 from mrimesh.config import Settings
+from mrimesh.proc import die_with_parent
 
 _settings = Settings.from_env()
 
@@ -19,3 +20,8 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 # No runtime control socket: it defaults to one path under $HOME shared by every gunicorn on the
 # machine (tests run several), and nothing here uses gunicornc.
 control_socket_disable = True
+
+
+def post_fork(server, worker) -> None:
+    """A worker dies with its master: a killed master leaves no worker holding the port."""
+    die_with_parent(server.pid)

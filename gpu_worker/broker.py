@@ -7,7 +7,9 @@ time, so it is not installed (and a failed message is simply acknowledged).
 
 Dramatiq's ``TimeLimit`` raises inside the worker thread, which never happens while the hot loop
 is inside C or CUDA code; the per-job limit is enforced by the worker's sidecar process instead
-(:mod:`gpu_worker.sidecar`), which ends the worker.
+(:mod:`gpu_worker.sidecar`), which ends the worker. The worker process's place in the process
+tree (it dies with Dramatiq's parent process, its sidecar is kept running) is
+:mod:`gpu_worker.process_guard`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dramatiq.middleware import Callbacks, CurrentMessage, Pipelines, ShutdownNo
 from gpu_worker.middleware import JobProgress
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.models import preload
+from gpu_worker.process_guard import ProcessGuard
 from mrimesh.config import Settings
 from mrimesh.redis_client import connect
 
@@ -32,8 +35,16 @@ BROKER_HEARTBEAT_TIMEOUT_MS = 15_000
 def build_broker(settings: Settings) -> RedisBroker:
     """A Redis broker with our lifecycle middleware first."""
     client = connect(settings.redis_url)
-    progress = JobProgress(settings, client, input_errors=(InputError,), preload=preload)
+    progress = JobProgress(
+        settings,
+        client,
+        input_errors=(InputError,),
+        preload=preload,
+        start_sidecar_process=False,  # the process guard owns the sidecar
+    )
     middleware = [
+        # First, so that at shutdown it stops the sidecar before the worker leaves the registry.
+        ProcessGuard(worker_id=lambda: progress.worker_id),
         progress,
         ShutdownNotifications(),
         Callbacks(),

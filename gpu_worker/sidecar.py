@@ -10,7 +10,9 @@ interrupt such code at all. So each worker process starts this small process (sp
   (:meth:`mrimesh.lifecycle.Lifecycle.time_out`, which deletes its files) and ends the worker with
   SIGKILL; the supervisor starts a new one.
 
-It exits by itself when the worker process is gone.
+It dies with the worker process (``PR_SET_PDEATHSIG``, :mod:`mrimesh.proc`), and the worker's
+process guard (:mod:`gpu_worker.process_guard`) starts a new one if it dies first, so a killed
+sidecar never makes a live worker look dead.
 
     python -m gpu_worker.sidecar --worker-id HOST:PID --worker-pid PID
 """
@@ -31,6 +33,7 @@ import redis
 from mrimesh.config import Settings
 from mrimesh.contract import JobStatus
 from mrimesh.lifecycle import Lifecycle
+from mrimesh.proc import die_with_parent
 from mrimesh.redis_client import as_text, connect
 from mrimesh.timefmt import now
 from mrimesh.workers import WorkerRegistry
@@ -39,7 +42,11 @@ logger = logging.getLogger("mrimesh.sidecar")
 
 
 def start_sidecar(worker_id: str) -> subprocess.Popen:
-    """Spawn the sidecar for the calling worker process."""
+    """Spawn the sidecar for the calling worker process.
+
+    No ``preexec_fn``: the worker may hold a CUDA context, so it must not fork; ``Popen`` without
+    one spawns (``posix_spawn``/``vfork``). The sidecar arms its own death signal at start.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "gpu_worker.sidecar", "--worker-id", worker_id,
          "--worker-pid", str(os.getpid())]
@@ -119,10 +126,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker-id", required=True)
     parser.add_argument("--worker-pid", type=int, required=True)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    die_with_parent(args.worker_pid, signal.SIGTERM)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     settings = Settings.from_env()
     sidecar = Sidecar(settings, connect(settings.redis_url), args.worker_id, args.worker_pid)
     while True:

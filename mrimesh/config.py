@@ -67,6 +67,9 @@ DEFAULT_S3_PROXY_DOWNLOADS = 0
 DEFAULT_S3_PART_BYTES = 16 * 1024**2
 #: Parts of one file sent at once (memory per transfer is about this times the part size).
 DEFAULT_S3_CONCURRENCY = 4
+#: Port of the Redis that ``make run`` (``scripts/serve.py``) starts and owns when
+#: ``MRIMESH_REDIS_URL`` is not set.
+DEFAULT_SERVE_REDIS_PORT = 6390
 #: Key prefix for every Redis key this project writes.
 DEFAULT_KEY_PREFIX = "mrimesh"
 #: Namespace of Dramatiq's own Redis keys.
@@ -102,6 +105,7 @@ class Settings:
     device: str = DEFAULT_DEVICE
     model_bundle: str = DEFAULT_MODEL_BUNDLE
     mesh_processes: int = DEFAULT_MESH_PROCESSES
+    serve_redis_port: int = DEFAULT_SERVE_REDIS_PORT
     key_prefix: str = DEFAULT_KEY_PREFIX
     dramatiq_namespace: str = DEFAULT_DRAMATIQ_NAMESPACE
     storage: str = DEFAULT_STORAGE

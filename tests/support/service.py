@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import requests
 
@@ -26,6 +27,9 @@ class ServiceStack:
     log_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    #: ``scripts/serve.py`` starts, owns and stops the Redis at ``redis_url`` (as ``make run``
+    #: does without ``MRIMESH_REDIS_URL``) instead of using one the test started.
+    serve_owns_redis: bool = False
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -51,6 +55,9 @@ class ServiceStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.serve_owns_redis:
+            del env["MRIMESH_REDIS_URL"]
+            env["MRIMESH_SERVE_REDIS_PORT"] = str(urlparse(self.redis_url).port)
         env.update(self.extra_env)
         return env
 

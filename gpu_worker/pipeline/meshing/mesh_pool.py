@@ -6,8 +6,11 @@ structures at once; processes can. A worker keeps one small pool for its whole l
 
 * started with ``spawn``, never ``fork``: the worker may hold a CUDA context, and the helpers
   import only numpy, SciPy, VTK and the mesh writers (never torch);
-* each helper exits by itself within a second of its parent's death (``kill -9`` of the worker by
-  the time-limit sidecar included), so no helper outlives the job it worked for;
+* each helper dies with its parent (``PR_SET_PDEATHSIG``, :mod:`mrimesh.proc`; ``kill -9`` of
+  the worker by the time-limit sidecar included), so no helper outlives the job it worked for.
+  Helpers are started by the thread that calls :func:`start_helpers` or :func:`run_all` (the
+  worker's main thread, or its Dramatiq worker thread after a broken pool), which live as long
+  as the worker process;
 * a helper that dies mid-task (killed, out of memory) breaks the pool: the job fails with a
   retryable error and the next job gets a fresh pool.
 """
@@ -27,6 +30,7 @@ from multiprocessing.util import Finalize
 from typing import TypeVar
 
 from gpu_worker.pipeline.cores import cpu_cores
+from mrimesh.proc import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +40,8 @@ Result = TypeVar("Result")
 #: Most helpers a worker starts when the count is left to the core count (the default model
 #: meshes three structures; more helpers than structures would sit idle).
 MAX_AUTOMATIC_HELPERS = 4
-#: How often a helper checks that its parent is still alive, in seconds.
+#: How often a helper checks that its parent is still alive, in seconds, where the kernel cannot
+#: signal it (not Linux).
 PARENT_CHECK_SECONDS = 1.0
 #: Thread-count variables pinned to 1 in helpers: each helper is one core's worth of work.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -69,9 +74,8 @@ def _init_helper(parent_pid: int) -> None:
         os.environ[name] = "1"
     # Ctrl-C reaches the whole process group; the parent decides what stops, not the helpers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if os.getppid() != parent_pid:
-        os._exit(0)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if not die_with_parent(parent_pid):
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
 def _warm_up() -> int:
