@@ -18,6 +18,7 @@ seconds to boot on a small machine); each drill starts from a healthy tree.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -91,11 +92,9 @@ class Drilled:
             raise AssertionError(f"{seen.get('problems')}\n{table(seen.get('tree', {}))}") from e
 
 
-@pytest.fixture(scope="module")
-def drilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drilled]:
-    root = tmp_path_factory.mktemp("drill")
-    marker = f"{MARKER_NAME}={uuid.uuid4().hex}"
-    stack = ServiceStack(
+def _stack(root: Path, marker: str) -> ServiceStack:
+    """The service as ``make run`` starts it, owning its Redis on a free port."""
+    return ServiceStack(
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
         data_dir=root / "data",
         log_dir=root / "logs",
@@ -110,6 +109,13 @@ def drilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drilled]:
             "MRIMESH_DEVICE": "cpu",
         },
     )
+
+
+@contextlib.contextmanager
+def _running_service(root: Path) -> Iterator[Drilled]:
+    """Start the service, wait for a healthy tree; afterwards leave no process of it behind."""
+    marker = f"{MARKER_NAME}={uuid.uuid4().hex}"
+    stack = _stack(root, marker)
     scan = downsampled_brain(root / "brain.nii.gz", step=2)
     try:
         stack.start_supervised()
@@ -122,8 +128,14 @@ def drilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drilled]:
         left = snapshot(serve.pid, marker) if serve is not None else {}
         stack.stop("serve", signal.SIGINT, timeout=STOP_SECONDS)
         kill_all(left)  # whatever a failed drill left must not outlive the test run
-        for name, figures in FIGURES.items():
-            print(f"kill drill {name}: {figures}")
+
+
+@pytest.fixture(scope="module")
+def drilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drilled]:
+    with _running_service(tmp_path_factory.mktemp("drill")) as service:
+        yield service
+    for name, figures in FIGURES.items():
+        print(f"kill drill {name}: {figures}")
 
 
 def _status(service: Drilled, job_id: str) -> dict:
@@ -285,3 +297,23 @@ def test_ctrl_c_mid_job_leaves_nothing_behind(drilled: Drilled) -> None:
     assert left == {}, table(left)
     assert "serve: stopped" in drilled.stack.log("serve")
     FIGURES["ctrl-c mid-job"] = {"stopped_s": round(stopped, 1), "processes": len(started)}
+
+
+def test_killing_serve_itself_leaves_nothing_behind(tmp_path: Path) -> None:
+    with _running_service(tmp_path) as service:
+        # Given the whole tree running
+        serve = service.stack.processes["serve"]
+        started = service.tree()
+        # When the supervisor itself is killed outright
+        os.kill(serve.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        serve.wait(STOP_SECONDS)
+        # Then every process it started follows within seconds, Redis included
+        deadline = killed_at + ORPHAN_LIMIT_SECONDS
+        while (left := snapshot(serve.pid, service.marker)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert left == {}, table(left)
+        FIGURES["serve.py"] = {
+            "all_gone_s": round(time.monotonic() - killed_at, 1),
+            "processes": len(started),
+        }
