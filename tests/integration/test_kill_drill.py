@@ -74,6 +74,12 @@ class Drilled:
         completed = int(self.client.hget(keys.stats, "completed_jobs") or 0)
         return completed, int(self.client.llen(keys.timings_jobs))
 
+    def log(self, chars: int = 6000) -> str:
+        """The end of serve.py's log (all the service's processes), without request lines."""
+        lines = self.stack.log("serve").splitlines()
+        kept = [line for line in lines if '"GET /' not in line and '"POST /' not in line]
+        return "\n".join(kept)[-chars:]
+
     def wait_healthy(self, timeout: float = BOOT_SECONDS) -> None:
         """Until every role is back where it belongs and the worker takes jobs."""
         seen: dict[str, object] = {}
@@ -89,7 +95,9 @@ class Drilled:
         try:
             self.stack.wait_until(healthy, timeout, "a healthy process tree")
         except AssertionError as e:
-            raise AssertionError(f"{seen.get('problems')}\n{table(seen.get('tree', {}))}") from e
+            raise AssertionError(
+                f"{seen.get('problems')}\n{table(seen.get('tree', {}))}\n{self.log()}"
+            ) from e
 
 
 def _stack(root: Path, marker: str) -> ServiceStack:
@@ -210,7 +218,7 @@ def drill(service: Drilled, name: str, target: Callable[[dict[int, Proc]], Proc]
             pytest.fail(
                 f"{name}: processes outlived their parent by {ORPHAN_LIMIT_SECONDS} s:\n"
                 f"{[str(now[p]) for p in below & now.keys()]} {[str(o) for o in orphans(now)]}\n"
-                f"{table(now)}"
+                f"{table(now)}\n{service.log()}"
             )
         try:
             done = _status(service, job_id)
@@ -220,7 +228,7 @@ def drill(service: Drilled, name: str, target: Callable[[dict[int, Proc]], Proc]
             break
         time.sleep(0.2)
     completed_after = time.monotonic() - killed_at
-    assert done.get("status") == "completed", (name, done, service.stack.log("serve")[-4000:])
+    assert done.get("status") == "completed", f"{name}: {done}\n{service.log()}"
     assert most_consumers <= 1, f"{name}: {most_consumers} Dramatiq worker processes at once"
     # and it completed exactly once
     assert service.counters() == (completed + 1, timings + 1)
