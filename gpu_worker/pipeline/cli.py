@@ -18,6 +18,7 @@ from gpu_worker.pipeline.defaults import (
     SUPPORTED_FORMATS,
 )
 from gpu_worker.pipeline.errors import InputError
+from gpu_worker.pipeline.meshing.mesh_pool import start_helpers
 from gpu_worker.progress import Cancelled, reporting_to
 from mrimesh.config import Settings
 from mrimesh.contract import PRIOR_STEP_WEIGHTS, STEP_IDS, step_label
@@ -82,7 +83,8 @@ def parser() -> argparse.ArgumentParser:
         "--formats",
         type=_csv,
         default=DEFAULT_FORMATS,
-        help=f"comma-separated mesh formats among {','.join(SUPPORTED_FORMATS)} (default: all)",
+        help=f"comma-separated mesh formats among {','.join(SUPPORTED_FORMATS)} "
+        f"(default: {','.join(DEFAULT_FORMATS)})",
     )
     p.add_argument(
         "--target-triangles",
@@ -116,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    if args.input.is_file():
+        # The meshing helpers start first: spawning them and importing VTK and SciPy there
+        # overlaps with importing torch and running the networks here, instead of following it.
+        start_helpers(settings.mesh_processes, wait=False)
     # Heavy imports only once the arguments are known to be valid.
     from gpu_worker.pipeline.bundle import read_bundle
     from gpu_worker.pipeline.models import bundle_dir, resolve_device
@@ -123,7 +130,6 @@ def main(argv: list[str] | None = None) -> int:
     from gpu_worker.pipeline.package import package_results
     from gpu_worker.pipeline.run import run_pipeline
 
-    settings = Settings.from_env()
     try:
         if args.device:
             resolve_device(args.device)

@@ -54,7 +54,10 @@ DEFAULT_DECIMATION_AGGRESSIVENESS = 9.0
 DEFAULT_MIN_COMPONENT_ML = 1.0
 
 # --- Exporting -----------------------------------------------------------------------------------
-#: Mesh formats written when none are asked for.
-DEFAULT_FORMATS = ("stl", "obj", "ply", "glb")
+#: Mesh formats written when none are asked for: STL for printing, GLB for the page and viewers
+#: (issue 13's product decision; OBJ and PLY only when asked for). The one place this default
+#: lives: the API, the CLI and the worker read it from here (or from its successor in
+#: ``mrimesh.print_options`` once print options move there).
+DEFAULT_FORMATS = ("stl", "glb")
 #: Every mesh format the exporter can write.
 SUPPORTED_FORMATS = ("stl", "obj", "ply", "glb")

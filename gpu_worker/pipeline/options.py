@@ -20,7 +20,7 @@ ISO_SURFACE_METHODS = ("flying_edges", "scikit_image")
 class PipelineOptions:
     """Per-job choices; every field has a sensible default."""
 
-    #: mesh formats to write, any of "stl", "obj", "ply", "glb"
+    #: mesh formats to write, any of "stl", "obj", "ply", "glb" (default: STL and GLB)
     formats: tuple[str, ...] = DEFAULT_FORMATS
     #: largest triangle count of each structure's mesh
     target_triangles: int = DEFAULT_TARGET_TRIANGLES

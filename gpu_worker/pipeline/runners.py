@@ -12,17 +12,24 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - torch's own spelling
-from monai.bundle import ConfigParser
-from monai.inferers import Inferer, SimpleInferer
 
 from gpu_worker.pipeline.bundle import Bundle, BundleError, verified_weight
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.tissue import TissueParams, classify_tissue
 
+if TYPE_CHECKING:
+    from monai.bundle import ConfigParser
+
 logger = logging.getLogger(__name__)
+
+#: A network call: input batch -> output batch (MONAI's ``Inferer`` signature, or a plain call).
+Inferer = Callable[[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]], torch.Tensor]
+#: ``inferer`` targets that mean "call the network on the whole input" (MONAI's SimpleInferer).
+_PLAIN_INFERERS = {"SimpleInferer", "monai.inferers.SimpleInferer"}
 
 Progress = Callable[[float], None]
 
@@ -69,6 +76,8 @@ class Segmenter:
 
 
 def _parser(bundle: Bundle) -> ConfigParser:
+    from monai.bundle import ConfigParser  # MONAI takes seconds to import: only when needed
+
     parser = ConfigParser()
     parser.read_meta(str(bundle.path / "configs" / "metadata.json"))
     parser.read_config(str(bundle.path / "configs" / "inference.json"))
@@ -76,10 +85,21 @@ def _parser(bundle: Bundle) -> ConfigParser:
     return parser
 
 
-def _inferer(parser: ConfigParser) -> Inferer:
-    if parser.get("inferer") is None:
-        return SimpleInferer()
-    return parser.get_parsed_content("inferer")
+def _plain_call(
+    inputs: torch.Tensor, network: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    return network(inputs)
+
+
+def _inferer(bundle: Bundle) -> Inferer:
+    """The bundle's ``inferer``: a plain network call for none or MONAI's SimpleInferer (which is
+    exactly that, so MONAI is not imported for it), else MONAI's, built from inference.json."""
+    spec = bundle.inference.get("inferer")
+    if spec is None or (
+        isinstance(spec, dict) and set(spec) == {"_target_"} and spec["_target_"] in _PLAIN_INFERERS
+    ):
+        return _plain_call
+    return _parser(bundle).get_parsed_content("inferer")
 
 
 def _load_torchscript(path, device: torch.device) -> torch.jit.ScriptModule:
@@ -105,7 +125,7 @@ class DeepbetSegmenter(Segmenter):
             self.mask_net = _load_torchscript(paths[cfg["mask_weights"]], device)
         except KeyError as e:
             raise BundleError(f"bundle {bundle.path} names no weights {e}") from e
-        self.inferer = _inferer(_parser(bundle))
+        self.inferer = _inferer(bundle)
         self.bbox_shape = tuple(int(s) for s in cfg["bbox_shape"])
         self.crop_shape = tuple(int(s) for s in cfg["crop_shape"])
         self.bbox_margin = float(cfg["bbox_margin"])
@@ -202,7 +222,7 @@ class MonaiBundleSegmenter(Segmenter):
             self.network = network.to(device).eval()
         else:
             raise BundleError(f"{bundle.path}: neither models/model.ts nor models/model.pt exists")
-        self.inferer = _inferer(parser)
+        self.inferer = _inferer(bundle)
 
     @torch.inference_mode()
     def segment(self, image: torch.Tensor, progress: Progress = _no_progress) -> torch.Tensor:

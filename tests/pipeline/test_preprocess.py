@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from gpu_worker.pipeline.defaults import DEFAULT_INTENSITY_PERCENTILES
 from gpu_worker.pipeline.load import load_scan
-from gpu_worker.pipeline.preprocess import prepare
+from gpu_worker.pipeline.preprocess import prepare, robust_range
 from gpu_worker.pipeline.types import Scan
 
 
@@ -70,3 +71,27 @@ def test_intensities_map_the_robust_range_to_zero_and_one(scan: Scan) -> None:
     low, high = torch.quantile(image.reshape(-1)[::7], torch.tensor([0.005, 0.995])).tolist()
     assert low == pytest.approx(0.0, abs=0.02)
     assert high == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize(("codes", "spacing"), [("RAS", 1.0), ("IPR", 1.0), ("LPS", 0.9)])
+def test_the_grid_and_values_are_monais(scan: Scan, codes: str, spacing: float) -> None:
+    # Given MONAI's own Orientation("RAS") + Spacing(bilinear, zeros), which prepare reproduces
+    # in plain torch (MONAI takes seconds to import)
+    from monai.data import MetaTensor
+    from monai.transforms import Orientation, Spacing
+
+    source = reoriented(scan, codes)
+    affine = torch.as_tensor(source.affine, dtype=torch.float64)
+    meta = MetaTensor(torch.from_numpy(source.data)[None], affine=affine)
+    meta = Orientation(axcodes="RAS")(meta)
+    meta = Spacing(pixdim=(spacing,) * 3, mode="bilinear", padding_mode="zeros")(
+        meta, dtype=torch.float32
+    )
+    expected = meta.as_tensor()[0]
+    # When prepare resamples the same scan
+    prepared = prepare(source, work_spacing_mm=spacing)
+    # Then the working grid is the same, and so is every voxel (before intensity scaling)
+    assert tuple(prepared.image.shape) == tuple(expected.shape)
+    np.testing.assert_allclose(prepared.affine, meta.affine.numpy(), atol=1e-6)
+    lo, hi = robust_range(expected, DEFAULT_INTENSITY_PERCENTILES)
+    torch.testing.assert_close(prepared.image, (expected - lo) / (hi - lo), atol=1e-4, rtol=0)

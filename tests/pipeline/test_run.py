@@ -31,6 +31,11 @@ def test_every_structure_is_written_in_every_format(brain_run: Run) -> None:
             assert path.stat().st_size > 1000
 
 
+def test_the_default_formats_are_stl_and_glb() -> None:
+    # OBJ and PLY are written only when asked for (issue 13): they cost time and zip size.
+    assert PipelineOptions().formats == ("stl", "glb")
+
+
 def test_report_json_matches_the_returned_report(brain_run: Run) -> None:
     on_disk = json.loads((brain_run.out / "report.json").read_text())
     assert on_disk == json.loads(json.dumps(brain_run.report))

@@ -114,15 +114,21 @@ def _discard_pool(broken: ProcessPoolExecutor) -> None:
     broken.shutdown(wait=False, cancel_futures=True)
 
 
-def start_helpers(setting: int) -> None:
-    """Start the helpers now and import the meshing code in each (a worker calls this at boot)."""
+def start_helpers(setting: int, wait: bool = True) -> None:
+    """Start the helpers now and import the meshing code in each (a worker calls this at boot).
+
+    With ``wait=False`` this returns at once and the helpers get ready in the background: the
+    command line starts them first thing, so they import their libraries while it imports torch
+    and runs the networks, instead of after."""
     helpers = helper_count(setting)
     if helpers <= 1:
         return
     pool = _get_pool(helpers)
     # Submitting while no helper is idle starts another one, so all of them start and warm up.
-    pids = {f.result() for f in [pool.submit(_warm_up) for _ in range(helpers)]}
-    logger.info("%d meshing helper processes ready (%s)", len(pids), sorted(pids))
+    futures = [pool.submit(_warm_up) for _ in range(helpers)]
+    if wait:
+        pids = {f.result() for f in futures}
+        logger.info("%d meshing helper processes ready (%s)", len(pids), sorted(pids))
 
 
 def stop_helpers() -> None:
