@@ -54,10 +54,12 @@ class Supervised:
 
     name: str
     argv: list[str]
-    #: What asks it to stop (Ctrl-C, or this script's death).
+    #: What asks it to stop (Ctrl-C).
     stop_signal: int = signal.SIGTERM
-    #: What the kernel sends it when this script dies; defaults to ``stop_signal``.
-    death_signal: int | None = None
+    #: What the kernel sends it when this script dies. Nothing would then bound a graceful stop
+    #: (Dramatiq's waits for the running job), so it is SIGKILL, and the children's own death
+    #: signals follow; only Redis gets SIGTERM, to save its data.
+    death_signal: int = signal.SIGKILL
     process: subprocess.Popen | None = None
     restarts: int = 0
     died_at: float | None = None
@@ -65,12 +67,11 @@ class Supervised:
 
     def start(self) -> None:
         """Start (or restart) the process, in a process group of its own."""
-        death = self.stop_signal if self.death_signal is None else self.death_signal
         self.process = subprocess.Popen(
             self.argv,
             cwd=ROOT,
             env={**os.environ, **self.env},
-            preexec_fn=functools.partial(_child_setup, os.getpid(), death),
+            preexec_fn=functools.partial(_child_setup, os.getpid(), self.death_signal),
         )
         self.died_at = None
         print(f"serve: started {self.name} (pid {self.process.pid})", flush=True)
@@ -136,7 +137,8 @@ def own_redis(data_dir: Path, port: int) -> Supervised:
         "--save", "900 1 300 10 60 10000",
         "--logfile", str(redis_dir / "redis.log"),
     ]  # fmt: skip
-    return Supervised(f"redis-server on port {port} (data in {redis_dir})", argv)
+    name = f"redis-server on port {port} (data in {redis_dir})"
+    return Supervised(name, argv, death_signal=signal.SIGTERM)
 
 
 def stop_all(children: list[Supervised], redis_server: Supervised | None) -> None:
@@ -208,9 +210,7 @@ def main() -> int:
             [python, "-m", "gunicorn", "--config", "api/gunicorn_conf.py", "api.wsgi:app"],
             stop_signal=signal.SIGINT,
         ),
-        # Without this script nothing bounds Dramatiq's graceful stop (it waits for the job),
-        # so its death signal is SIGKILL; its worker process and their children follow.
-        Supervised("worker", [python, "-m", "gpu_worker.worker"], death_signal=signal.SIGKILL),
+        Supervised("worker", [python, "-m", "gpu_worker.worker"]),
         Supervised("janitor", [python, "-m", "gpu_worker.janitor"]),
     ]
     supervised = [*children, *([redis_server] if redis_server else [])]
