@@ -5,7 +5,9 @@ Run with ``python -m gpu_worker.worker`` (one process, one thread, prefetch 1).
 The worker shares nothing with the API but Redis and the file store (:mod:`mrimesh.storage`): it
 fetches the upload into its own scratch folder (``<MRIMESH_DATA_DIR>/scratch/<job_id>/``), runs the
 pipeline there, puts the files the page reads (``files/<name>``) and then the result zip into the
-store, deletes the upload, and only then returns, so a job is never completed without its zip.
+store, and only then returns, so a job is never completed without its zip. Completing the job
+(:meth:`mrimesh.lifecycle.Lifecycle.complete`) deletes the upload; the worker cleans only its
+own scratch.
 """
 
 from __future__ import annotations
@@ -68,8 +70,9 @@ def process_job(job_id: str) -> JobOutcome:
 
     Each attempt starts from an empty scratch folder and overwrites the job's stored results, so
     a redelivered message (on this host or another) overwrites rather than duplicates. The
-    upload is deleted once the zip is stored: no patient data is kept beyond what the job needs.
-    A :class:`~mrimesh.storage.StorageError` is transient and retried like any other error.
+    upload stays until the job is completed (a retry after a crash still finds it); then the
+    lifecycle deletes it. A :class:`~mrimesh.storage.StorageError` is transient and retried
+    like any other error.
     """
     store = storage()
     scratch = scratch_folder(job_id)
@@ -82,9 +85,6 @@ def process_job(job_id: str) -> JobOutcome:
             for name, path in result_files(work_dir):
                 store.put(job_id, name, path)
             store.put(job_id, RESULT_ZIP, zip_path)  # last: the zip's presence means "all stored"
-        for name in store.names(job_id):
-            if name.startswith(INPUT_PREFIX):
-                store.delete(job_id, name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return JobOutcome(

@@ -48,7 +48,7 @@ from mrimesh.jobs import JobRecord, JobStore
 from mrimesh.outcome import JobOutcome
 from mrimesh.paths import is_job_id
 from mrimesh.redis_client import as_text
-from mrimesh.storage import JobStorage, StorageError, open_storage
+from mrimesh.storage import INPUT_PREFIX, JobStorage, StorageError, open_storage
 from mrimesh.timefmt import now as _now
 from mrimesh.timefmt import utc_day
 from mrimesh.timings import JobTiming
@@ -294,8 +294,9 @@ class Lifecycle:
         start_gap: float | None = None,
         at: float | None = None,
     ) -> JobRecord | None:
-        """processing → completed: the result, the timing history, the histograms. When the job
-        left ``processing`` meanwhile (cancelled, expired), the results just written go."""
+        """processing → completed: the result, the timing history, the histograms; the upload
+        goes (no patient data is kept beyond what the job needs). When the job left
+        ``processing`` meanwhile (cancelled, expired), the results just written go."""
         at = _now() if at is None else at
         steps = {str(k): float(v) for k, v in step_seconds.items()}
 
@@ -330,6 +331,8 @@ class Lifecycle:
         after = self._transition(job_id, "complete", complete)[1]
         if after is None:
             self.stopped(job_id)
+        else:
+            self._delete_upload(job_id)
         return after
 
     def fail(
@@ -493,6 +496,14 @@ class Lifecycle:
         if record.attempt >= self.settings.max_attempts:
             return self.fail(job_id, code=code, error=failure(record.attempt), at=at)
         return self.retry(job_id, reason=retry_reason(record.attempt), at=at)
+
+    def _delete_upload(self, job_id: str) -> None:
+        try:
+            for name in self.storage.names(job_id):
+                if name.startswith(INPUT_PREFIX):
+                    self.storage.delete(job_id, name)
+        except StorageError:  # it goes with the rest when the job expires
+            logger.warning("could not delete the upload of job %s", job_id, exc_info=True)
 
     def _delete_objects(self, job_id: str) -> None:
         if not is_job_id(job_id):

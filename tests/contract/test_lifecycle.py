@@ -228,3 +228,12 @@ def test_each_transition_is_refused_from_any_other_status(redis_client, settings
         applied = calls[name](job_id)
         applied = applied[1] if isinstance(applied, tuple) else applied
         assert (applied is not None) == (status in ALLOWED_FROM[name]), (name, status)
+
+
+def test_completing_deletes_the_upload_and_keeps_the_results(redis_client, settings) -> None:
+    store = _store(redis_client, settings)
+    job_id = _with_files(store, settings)
+    (settings.jobs_dir / job_id / "result.zip").write_bytes(b"PK")
+    store.start(job_id, worker_id="w1", step_estimates=None)
+    store.complete(job_id, JobOutcome(voxels=1), step_seconds={})
+    assert store.storage.names(job_id) == ["result.zip"]
