@@ -48,7 +48,6 @@ from mrimesh.lifecycle import Lifecycle
 from mrimesh.migrations import migrate_quietly
 from mrimesh.outcome import JobOutcome
 from mrimesh.paths import is_disk_full
-from mrimesh.stats import StatsReader
 from mrimesh.storage import StorageError
 from mrimesh.timefmt import now
 from mrimesh.workers import WorkerRegistry
@@ -89,8 +88,6 @@ class JobProgress(Middleware):
         self.settings = settings
         self.client = client
         self.lifecycle = Lifecycle(client, settings)
-        self.jobs = self.lifecycle.jobs
-        self.stats = StatsReader(client, settings)
         self.workers = WorkerRegistry(client, settings)
         self.input_errors = input_errors
         self.preload = preload
@@ -134,31 +131,23 @@ class JobProgress(Middleware):
             return
         job_id = str(message.args[0])
         try:
-            record = self.jobs.get(job_id)
-            if record is None or record.status is not JobStatus.QUEUED:
-                state = "gone" if record is None else record.status.value
-                logger.info("job %s is %s; skipping its message", job_id, state)
-                raise SkipMessage(f"job {job_id} is {state}")
-            model = self.stats.timing_model()
-            estimates = model.step_estimates(record.input_voxels)
-            started = self.lifecycle.start(
-                job_id, worker_id=self.worker_id, step_estimates=estimates
-            )
+            started = self.lifecycle.start(job_id, worker_id=self.worker_id)
         except redis.exceptions.RedisError:
-            logger.exception("could not mark job %s as started", job_id)
+            logger.exception("could not start job %s", job_id)
             raise
-        if started is None:
-            raise SkipMessage(f"job {job_id} changed state before it could start")
+        if started is None:  # cancelled, expired, gone, or taken by a redelivered twin
+            logger.info("job %s is not queued; skipping its message", job_id)
+            raise SkipMessage(f"job {job_id} is not queued")
         started_at = now()
         waited_for_us = (
             self._last_finished_at is not None
-            and record.queued_at is not None
-            and record.queued_at < self._last_finished_at
+            and started.queued_at is not None
+            and started.queued_at < self._last_finished_at
         )
         running = RunningJob(
             job_id=job_id,
             started_at=started_at,
-            estimates=estimates or dict(PRIOR_STEP_WEIGHTS),
+            estimates=started.step_estimates or dict(PRIOR_STEP_WEIGHTS),
             clock=StepClock(),
             start_gap=started_at - self._last_finished_at if waited_for_us else None,
         )

@@ -48,6 +48,7 @@ from mrimesh.jobs import JobRecord, JobStore
 from mrimesh.outcome import JobOutcome
 from mrimesh.paths import is_job_id
 from mrimesh.redis_client import as_text
+from mrimesh.stats import StatsReader
 from mrimesh.storage import INPUT_PREFIX, JobStorage, StorageError, open_storage
 from mrimesh.timefmt import now as _now
 from mrimesh.timefmt import utc_day
@@ -208,18 +209,14 @@ class Lifecycle:
         return after
 
     # -- the worker --------------------------------------------------------------------------
-    def start(
-        self,
-        job_id: str,
-        *,
-        worker_id: str,
-        step_estimates: Mapping[str, float] | None,
-        at: float | None = None,
-    ) -> JobRecord | None:
-        """queued → processing: count the attempt, leave the waiting line, time the wait."""
+    def start(self, job_id: str, *, worker_id: str, at: float | None = None) -> JobRecord | None:
+        """queued → processing: count the attempt, leave the waiting line, time the wait, store
+        the per-step estimates for this job's size (from the timing history)."""
         at = _now() if at is None else at
+        model = StatsReader(self.client, self.settings).timing_model()
 
         def start(pipe: redis.client.Pipeline, before: JobRecord) -> Mapping[str, str]:
+            step_estimates = model.step_estimates(before.input_voxels)
             fields = {
                 "status": JobStatus.PROCESSING.value,
                 "started_at": repr(at),

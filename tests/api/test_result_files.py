@@ -33,7 +33,7 @@ def _completed_job(settings: Settings, tmp_path: Path, files: dict[str, bytes]) 
     store = JobStore_for(settings)
     job_id = new_job_id()
     store.create(job_id, input_kind="nifti", input_bytes=1, input_voxels=1)
-    store.start(job_id, worker_id="test:1", step_estimates=None)
+    store.start(job_id, worker_id="test:1")
     storage = open_storage(settings)
     for name, payload in files.items():
         source = tmp_path / f"src-{uuid.uuid4().hex}"

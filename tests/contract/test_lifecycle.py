@@ -33,7 +33,7 @@ def test_full_lifecycle_updates_record_stats_and_timings(redis_client, settings)
     job_id = _new(store)
     assert store.jobs.queue_position(job_id) == 1
 
-    started = store.start(job_id, worker_id="w1", step_estimates=None)
+    started = store.start(job_id, worker_id="w1")
     assert started is not None
     record = store.jobs.get(job_id)
     assert record.status is JobStatus.PROCESSING
@@ -55,7 +55,7 @@ def test_full_lifecycle_updates_record_stats_and_timings(redis_client, settings)
 def test_progress_never_goes_down_within_an_attempt(redis_client, settings) -> None:
     store = _store(redis_client, settings)
     job_id = _new(store)
-    store.start(job_id, worker_id="w1", step_estimates=None)
+    store.start(job_id, worker_id="w1")
     _progress(store, job_id, "segmenting", 40)
     _progress(store, job_id, "segmenting", 30)
     assert store.jobs.get(job_id).progress_percent == 40
@@ -64,7 +64,7 @@ def test_progress_never_goes_down_within_an_attempt(redis_client, settings) -> N
 def test_a_late_progress_write_cannot_resurrect_a_cancelled_job(redis_client, settings) -> None:
     store = _store(redis_client, settings)
     job_id = _new(store)
-    store.start(job_id, worker_id="w1", step_estimates=None)
+    store.start(job_id, worker_id="w1")
     store.cancel(job_id)
 
     status = _progress(store, job_id, "meshing", 80)
@@ -79,14 +79,14 @@ def test_a_late_progress_write_cannot_resurrect_a_cancelled_job(redis_client, se
 def test_a_job_can_start_only_once(redis_client, settings) -> None:
     store = _store(redis_client, settings)
     job_id = _new(store)
-    assert store.start(job_id, worker_id="w1", step_estimates=None) is not None
-    assert store.start(job_id, worker_id="w2", step_estimates=None) is None
+    assert store.start(job_id, worker_id="w1") is not None
+    assert store.start(job_id, worker_id="w2") is None
 
 
 def test_retry_puts_the_job_back_in_line_and_keeps_the_attempt(redis_client, settings) -> None:
     store = _store(redis_client, settings)
     first, second = _new(store), _new(store)
-    store.start(first, worker_id="w1", step_estimates=None)
+    store.start(first, worker_id="w1")
     store.retry(first, reason="Attempt 1 failed: CUDA out of memory")
     record = store.jobs.get(first)
     assert record.status is JobStatus.QUEUED
@@ -126,14 +126,14 @@ def test_attempts_are_counted_once_and_retried_until_the_limit(redis_client, set
     store = _store(redis_client, settings)
     job_id = _with_files(store, settings)
     for attempt in range(1, settings.max_attempts):
-        assert store.start(job_id, worker_id="w1", step_estimates=None).attempt == attempt
+        assert store.start(job_id, worker_id="w1").attempt == attempt
         retried = store.attempt_failed(job_id, reason="CUDA error", code="processing_error")
         # a retry keeps the upload, puts the job back in line and sends a fresh message
         assert retried.status is JobStatus.QUEUED
         assert retried.retry_reason == f"Attempt {attempt} failed: CUDA error"
         assert (settings.jobs_dir / job_id / "input").is_dir()
         assert _message_count(redis_client, settings) == attempt
-    store.start(job_id, worker_id="w1", step_estimates=None)
+    store.start(job_id, worker_id="w1")
     failed = store.attempt_failed(job_id, reason="CUDA error", code="processing_error")
     assert failed.status is JobStatus.FAILED
     assert failed.error == "Processing failed 3 times; last error: CUDA error"
@@ -147,9 +147,9 @@ def test_a_crashed_worker_is_retried_then_failed_as_worker_crashed(redis_client,
     store = _store(redis_client, settings)
     job_id = _with_files(store, settings)
     for _ in range(settings.max_attempts - 1):
-        store.start(job_id, worker_id="w1", step_estimates=None)
+        store.start(job_id, worker_id="w1")
         assert store.worker_lost(job_id).status is JobStatus.QUEUED
-    store.start(job_id, worker_id="w1", step_estimates=None)
+    store.start(job_id, worker_id="w1")
     failed = store.worker_lost(job_id)
     assert (failed.status, failed.error_code) == (JobStatus.FAILED, "worker_crashed")
     assert not (settings.jobs_dir / job_id).exists()
@@ -161,7 +161,7 @@ def test_cancelling_a_queued_job_deletes_its_files_a_running_one_when_it_stops(
 ) -> None:
     store = _store(redis_client, settings)
     queued, running = _with_files(store, settings), _with_files(store, settings)
-    store.start(running, worker_id="w1", step_estimates=None)
+    store.start(running, worker_id="w1")
 
     assert store.cancel(queued).status is JobStatus.CANCELLED
     assert store.cancel(running).status is JobStatus.CANCELLED
@@ -175,7 +175,7 @@ def test_cancelling_a_queued_job_deletes_its_files_a_running_one_when_it_stops(
 def test_a_result_finished_after_a_cancellation_is_deleted(redis_client, settings) -> None:
     store = _store(redis_client, settings)
     job_id = _with_files(store, settings)
-    store.start(job_id, worker_id="w1", step_estimates=None)
+    store.start(job_id, worker_id="w1")
     store.cancel(job_id)
     assert store.complete(job_id, JobOutcome(voxels=1), step_seconds={}) is None
     assert not (settings.jobs_dir / job_id).exists()
@@ -185,7 +185,7 @@ def test_a_result_finished_after_a_cancellation_is_deleted(redis_client, setting
 def test_a_requeued_job_keeps_its_upload_when_its_old_attempt_stops(redis_client, settings) -> None:
     store = _store(redis_client, settings)
     job_id = _with_files(store, settings)
-    store.start(job_id, worker_id="w1", step_estimates=None)
+    store.start(job_id, worker_id="w1")
     store.worker_lost(job_id)  # the janitor thought the worker dead
     assert store.stopped(job_id) is JobStatus.QUEUED
     assert (settings.jobs_dir / job_id / "input").is_dir()
@@ -207,7 +207,7 @@ def test_each_transition_is_refused_from_any_other_status(redis_client, settings
     store = _store(redis_client, settings)
     calls = {
         "discard": lambda j: store._transition(j, "discard", lambda p, r: {}),
-        "start": lambda j: store.start(j, worker_id="w", step_estimates=None),
+        "start": lambda j: store.start(j, worker_id="w"),
         "progress": lambda j: (
             store.progress(
                 j, step="loading", fraction=0, percent=1, step_started_at=0, completed_steps={}
@@ -234,6 +234,6 @@ def test_completing_deletes_the_upload_and_keeps_the_results(redis_client, setti
     store = _store(redis_client, settings)
     job_id = _with_files(store, settings)
     (settings.jobs_dir / job_id / "result.zip").write_bytes(b"PK")
-    store.start(job_id, worker_id="w1", step_estimates=None)
+    store.start(job_id, worker_id="w1")
     store.complete(job_id, JobOutcome(voxels=1), step_seconds={})
     assert store.storage.names(job_id) == ["result.zip"]

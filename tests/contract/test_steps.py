@@ -22,7 +22,7 @@ from mrimesh.stats import StatsReader
 def _completed_job(lifecycle: Lifecycle, seconds: float) -> str:
     job_id = str(uuid.uuid4())
     lifecycle.create(job_id, input_kind="nifti", input_bytes=1, input_voxels=1000)
-    lifecycle.start(job_id, worker_id="w1", step_estimates=None)
+    lifecycle.start(job_id, worker_id="w1")
     steps = dict.fromkeys(STEP_IDS, seconds)
     lifecycle.complete(job_id, JobOutcome(voxels=1000), step_seconds=steps)
     return job_id
@@ -58,7 +58,7 @@ def test_rewording_a_label_breaks_neither_a_metric_series_nor_the_eta_history(
     _completed_job(lifecycle, 3.0)
     running = str(uuid.uuid4())
     lifecycle.create(running, input_kind="nifti", input_bytes=1, input_voxels=1000)
-    lifecycle.start(running, worker_id="w1", step_estimates=None)
+    lifecycle.start(running, worker_id="w1")
     lifecycle.progress(
         running,
         step=Step.SEGMENTING,

@@ -22,7 +22,7 @@ from mrimesh.paths import JobPaths
 def _running_job(store: Lifecycle, settings: Settings, worker_id: str, at: float) -> str:
     job_id = str(uuid.uuid4())
     store.create(job_id, input_kind="nifti", input_bytes=1, input_voxels=1000, at=at)
-    store.start(job_id, worker_id=worker_id, step_estimates=None, at=at)
+    store.start(job_id, worker_id=worker_id, at=at)
     JobPaths(settings.jobs_dir, job_id).root.mkdir(parents=True)
     return job_id
 
