@@ -16,14 +16,13 @@ from gpu_worker.sidecar import Sidecar
 from mrimesh.config import Settings
 from mrimesh.lifecycle import Lifecycle
 from mrimesh.outcome import JobOutcome
-from mrimesh.paths import JobPaths
 
 
 def _running_job(store: Lifecycle, settings: Settings, worker_id: str, at: float) -> str:
     job_id = str(uuid.uuid4())
     store.create(job_id, input_kind="nifti", input_bytes=1, input_voxels=1000, at=at)
     store.start(job_id, worker_id=worker_id, at=at)
-    JobPaths(settings.jobs_dir, job_id).root.mkdir(parents=True)
+    (settings.jobs_dir / job_id).mkdir(parents=True)
     return job_id
 
 
@@ -56,7 +55,7 @@ def test_a_job_that_finished_meanwhile_keeps_its_files_and_the_worker_lives(
     sidecar._end_for_timeout(job_id, settings.job_time_limit_seconds)
     # Then the finished job stays completed with its files, and the worker is not killed
     assert store.jobs.get(job_id).status.value == "completed"
-    assert JobPaths(settings.jobs_dir, job_id).root.exists()
+    assert (settings.jobs_dir / job_id).exists()
     assert worker.poll() is None
 
 
@@ -66,7 +65,7 @@ def test_a_job_past_the_limit_fails_as_a_timeout_and_its_worker_is_ended(
     store, sidecar, job_id, started = _watched_job(settings, redis_client, worker)
     assert sidecar.tick(at=started + settings.job_time_limit_seconds + 1) is False
     assert store.jobs.get(job_id).status.value == "failed"
-    assert not JobPaths(settings.jobs_dir, job_id).root.exists()
+    assert not (settings.jobs_dir / job_id).exists()
     assert worker.wait(10) != 0
 
 
