@@ -209,14 +209,7 @@ class JobProgress(Middleware):
             self.lifecycle.fail(job_id, code=code, error=_reason(exception))
             logger.info("job %s failed on its input (%s)", job_id, code)
         else:
-            full = is_disk_full(exception)
-            code = (
-                ErrorCode.INSUFFICIENT_STORAGE
-                if full
-                else ErrorCode.STORAGE_UNAVAILABLE
-                if isinstance(exception, StorageError)
-                else ErrorCode.PROCESSING_ERROR
-            )
+            code = _failure_code(exception)
             record = self.lifecycle.attempt_failed(job_id, reason=_reason(exception), code=code)
             state = record.status.value if record else "gone"
             logger.warning("job %s attempt failed (%s): %s", job_id, state, exception)
@@ -241,6 +234,15 @@ class JobProgress(Middleware):
         )
         if status is not JobStatus.PROCESSING:
             raise Cancelled(f"job {running.job_id} is {status.value if status else 'gone'}")
+
+
+def _failure_code(exception: BaseException) -> ErrorCode:
+    """The code of an attempt that failed for a reason other than its input."""
+    if is_disk_full(exception):
+        return ErrorCode.INSUFFICIENT_STORAGE
+    if isinstance(exception, StorageError):
+        return ErrorCode.STORAGE_UNAVAILABLE
+    return ErrorCode.PROCESSING_ERROR
 
 
 def _input_code(exception: BaseException) -> ErrorCode:

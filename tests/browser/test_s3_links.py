@@ -51,7 +51,7 @@ def _completed_job(settings: Settings, tmp_path: Path) -> str:
     lifecycle = Lifecycle(redis_client_for(settings), settings)
     job_id = str(uuid.uuid4())
     lifecycle.create(job_id, input_kind="nifti", input_bytes=1, input_voxels=1)
-    lifecycle.start(job_id, worker_id="test:1", step_estimates=None)
+    lifecycle.start(job_id, worker_id="test:1")
     storage = open_storage(settings)
     source = tmp_path / "brain.glb"
     source.write_bytes(GLB)

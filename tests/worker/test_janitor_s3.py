@@ -38,7 +38,7 @@ def test_expired_and_cancelled_jobs_leave_nothing_in_the_bucket(
     client = create_app({"SETTINGS": s3_settings}).test_client()
     queued, running, finished = (_upload(client, brain_2mm) for _ in range(3))
     janitor = Janitor(s3_settings, redis_client)
-    janitor.lifecycle.start(running, worker_id="test:1", step_estimates=None)
+    janitor.lifecycle.start(running, worker_id="test:1")
     result = tmp_path / "result.zip"
     result.write_bytes(b"PK\x05\x06" + b"\0" * 18)
     storage = open_storage(s3_settings)
@@ -72,7 +72,7 @@ def test_a_failed_job_leaves_nothing_in_the_bucket(
     client = create_app({"SETTINGS": s3_settings}).test_client()
     job_id = _upload(client, brain_2mm)
     lifecycle = Janitor(s3_settings, redis_client).lifecycle
-    lifecycle.start(job_id, worker_id="test:1", step_estimates=None)
+    lifecycle.start(job_id, worker_id="test:1")
 
     lifecycle.fail(job_id, code="invalid_image", error="not a brain")
 
