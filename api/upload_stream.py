@@ -1,8 +1,9 @@
 """A request class that streams uploaded files straight to the data disk.
 
 Werkzeug parses multipart bodies chunk by chunk; we hand it a temporary file inside the data
-directory, so an upload is never held whole in memory and can later be hard-linked into the job's
-folder without a copy.
+directory, so an upload is never held whole in memory. The upload view hard-links it under a name
+with the right suffix, checks it, and puts it into the job storage (a hard link again for the
+local folder, a multipart upload for S3).
 """
 
 from __future__ import annotations
