@@ -183,14 +183,14 @@ def download(stack: ServiceStack, job_id: str) -> tuple[float, float, int, int]:
     pids = api_pids(stack)
     cpu_before = cpu_seconds(pids)
     started = time.perf_counter()
-    first = requests.get(f"{stack.base_url}download/{job_id}", allow_redirects=False, timeout=30)
+    first = requests.get(
+        f"{stack.base_url}download/{job_id}", allow_redirects=False, stream=True, timeout=30
+    )
     received = 0
     answer = first
     if first.status_code == 302:
-        answer = requests.get(first.headers["Location"], stream=True, timeout=600)
-    else:
-        answer = requests.get(f"{stack.base_url}download/{job_id}", stream=True, timeout=600)
         first.close()
+        answer = requests.get(first.headers["Location"], stream=True, timeout=600)
     for chunk in answer.iter_content(MIB):
         received += len(chunk)
     seconds = time.perf_counter() - started
@@ -213,6 +213,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mib", type=int, default=1024, help="size of the file, MiB")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip-uploads", action="store_true", help="measure downloads only")
     args = parser.parse_args()
     size = args.mib * MIB
 
@@ -241,7 +242,7 @@ def main() -> None:
             print(f"file: {args.mib} MiB; parts {settings.s3_part_bytes // MIB} MiB x "
                   f"{settings.s3_concurrency}; API: 1 gunicorn worker, 8 threads")  # fmt: skip
             api_times, direct_times, growths = [], [], []
-            for _ in range(args.rounds):
+            for _ in range(0 if args.skip_uploads else args.rounds):
                 seconds, growth, job_id = upload_through_api(links, scan)
                 api_times.append(seconds)
                 growths.append(growth)
@@ -275,11 +276,13 @@ def main() -> None:
     print()
     print("| measure | through the API | direct / presigned | ratio |")
     print("|---|---|---|---|")
-    print(
-        f"| upload {args.mib} MiB, s (median of {args.rounds}) | {med(api_times):.2f} | "
-        f"{med(direct_times):.2f} (boto3 upload_file) | {med(api_times) / med(direct_times):.2f} |"
-    )
-    print(f"| API RSS growth during upload, MiB (max) | {max(growths) / MIB:.1f} | | |")
+    if api_times:
+        print(
+            f"| upload {args.mib} MiB, s (median of {args.rounds}) | {med(api_times):.2f} | "
+            f"{med(direct_times):.2f} (boto3 upload_file) | "
+            f"{med(api_times) / med(direct_times):.2f} |"
+        )
+        print(f"| API RSS growth during upload, MiB (max) | {max(growths) / MIB:.1f} | | |")
     print(
         f"| download {args.mib} MiB, s | {med(r[0] for r in proxy_runs):.2f} (streamed) | "
         f"{med(r[0] for r in link_runs):.2f} (302 + presigned GET) | |"
