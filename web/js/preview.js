@@ -115,15 +115,13 @@ export function labelColours(report) {
         .filter((n) => Number.isInteger(n) && n > 0)
         .sort((a, b) => a - b)
     : Object.keys(LABEL_COLOURS).map(Number).slice(0, 4);
-  return labels.map((label, i) => {
+  let spare = 0;
+  return labels.map((label) => {
     const known = LABEL_COLOURS[label];
     const slug = named && typeof named[label] === 'string' ? named[label] : null;
     const name = slug ? LABEL_NAMES[slug.toLowerCase()] || displayName(slug) : null;
-    return {
-      label,
-      name: name || (known ? known.name : `Label ${label}`),
-      rgb: known ? known.rgb : SPARE_COLOURS[i % SPARE_COLOURS.length],
-    };
+    const rgb = known ? known.rgb : SPARE_COLOURS[spare++ % SPARE_COLOURS.length];
+    return { label, name: name || (known ? known.name : `Label ${label}`), rgb };
   });
 }
 
