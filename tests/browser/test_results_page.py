@@ -62,7 +62,7 @@ def wait_for_pixels(
 ) -> dict[str, int]:
     """Wait until the canvas's pixel counts pass ``check``; niivue draws asynchronously."""
     counts: dict[str, int] = {}
-    for _ in range(40):
+    for _ in range(60):
         counts = pixels(page, canvas_id)
         if check(counts):
             return counts

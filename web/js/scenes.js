@@ -119,14 +119,16 @@ export class SliceScene {
    * @param {number} opacity of the overlay, 0–1
    */
   async show(scan, labels, colours, opacity) {
-    // A buffer as `url` (with a `name` for its format) is how niivue takes bytes it did not fetch.
-    await this.nv.loadVolumes([
-      { url: scan, name: 'brain.nii.gz' },
-      { url: labels, name: 'labels.nii.gz', opacity },
+    // Both images are read first and the label colours set before they reach the GPU, so the
+    // volumes are uploaded and composed once (a buffer as `url`, with a `name` for its format,
+    // is how niivue takes bytes it did not fetch).
+    const { NVImage } = this.niivue;
+    const [scanImage, labelImage] = await Promise.all([
+      NVImage.loadFromUrl({ url: scan, name: 'brain.nii.gz' }),
+      NVImage.loadFromUrl({ url: labels, name: 'labels.nii.gz', opacity }),
     ]);
-    const overlay = this.nv.volumes[1];
     const rows = [{ label: 0, name: 'Background', rgb: [0, 0, 0] }, ...colours];
-    overlay.setColormapLabel({
+    labelImage.setColormapLabel({
       R: rows.map((c) => c.rgb[0]),
       G: rows.map((c) => c.rgb[1]),
       B: rows.map((c) => c.rgb[2]),
@@ -134,7 +136,9 @@ export class SliceScene {
       I: rows.map((c) => c.label),
       labels: rows.map((c) => c.name),
     });
-    this.nv.updateGLVolume();
+    this.nv.volumes = [];
+    this.nv.addVolume(scanImage);
+    this.nv.addVolume(labelImage);
   }
 
   /**
