@@ -237,8 +237,9 @@ export function fileUrl(jobId, name) {
  * @param {string} jobId job id
  * @param {string} name file name
  * @returns {Promise<ArrayBuffer>} the file's bytes
- * @throws {ApiError} `jobGone` for 404/410 of the job; status 404 with code `file_not_found`
- *   (or the server's code) when the job lives but has no such file
+ * @throws {ApiError} with the server's code: `not_found` (unknown job or file name),
+ *   `not_ready` (409, the job has not completed), `expired` or `gone` (410: the job's files
+ *   were deleted, or this file does not exist)
  */
 export async function fetchFile(jobId, name) {
   const response = await send(fileUrl(jobId, name));
