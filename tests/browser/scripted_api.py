@@ -246,6 +246,8 @@ class ScriptedApi:
             },
         )
         self.calls: list[str] = []
+        #: Bodies of the uploads answered here (multipart, as the browser sent them).
+        self.upload_bodies: list[bytes] = []
         self._held: list[Route] = []
         page.route(
             re.compile(
@@ -267,6 +269,8 @@ class ScriptedApi:
         path = request.url.split("/", 3)[3]
         self.calls.append(f"{request.method} {path}")
         if request.method == "POST" and path == "upload":
+            if self.upload_reply != PASS:
+                self.upload_bodies.append(request.post_data_buffer or b"")
             self._fulfil(route, self.upload_reply)
         elif request.method == "GET" and path == "stats":
             self._fulfil(route, self.stats_reply)

@@ -191,6 +191,51 @@ def test_an_upload_shows_its_progress_and_can_be_cancelled(
     assert job_storage.get() is None
 
 
+def test_the_upload_form_sends_the_pieces_and_formats_chosen(
+    page: Page, scripted_api: ScriptedApi, static_site: str
+) -> None:
+    # given the upload form's optional choices, ticked as the service's defaults
+    page.goto(static_site)
+    page.get_by_text("Choose the pieces and file formats (optional)").click()
+    choices = page.locator("#upload-options")
+    for name in ("Whole brain", "White matter", "Ventricles", "STL"):
+        expect(choices.get_by_role("checkbox", name=name, exact=True)).to_be_checked()
+
+    # when the two hemispheres are chosen instead of the whole brain, as STL only
+    choices.get_by_role("checkbox", name="Whole brain").uncheck()
+    choices.get_by_role("checkbox", name="Left hemisphere").check()
+    choices.get_by_role("checkbox", name="Right hemisphere").check()
+    for fmt in ("GLB", "3MF"):
+        choices.get_by_role("checkbox", name=re.compile(f"^{fmt} ")).uncheck()
+    upload_scan(page)
+
+    # then the upload carries them as form fields by their API names, ahead of the file
+    expect(page.locator("#job-id")).to_have_text(JOB_ID)
+    (body,) = scripted_api.upload_bodies
+    fields = (
+        b'name="structures"\r\n\r\nleft_hemisphere,right_hemisphere,white_matter,ventricles\r\n'
+    )
+    assert fields in body
+    assert b'name="formats"\r\n\r\nstl\r\n' in body
+    assert body.index(b'name="formats"') < body.index(b'name="file"')
+
+
+def test_an_untouched_upload_form_leaves_the_choices_to_the_service(
+    page: Page, scripted_api: ScriptedApi, static_site: str
+) -> None:
+    # given the upload form as it opens
+    page.goto(static_site)
+
+    # when a scan is uploaded without opening the choices
+    upload_scan(page)
+
+    # then only the file is sent: the service's own defaults apply
+    expect(page.locator("#job-id")).to_have_text(JOB_ID)
+    (body,) = scripted_api.upload_bodies
+    assert b'name="file"' in body
+    assert b'name="structures"' not in body and b'name="formats"' not in body
+
+
 @pytest.mark.parametrize(
     ("status", "body", "shown"),
     [

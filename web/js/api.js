@@ -138,9 +138,11 @@ function jobPath(jobId) {
  * Upload a scan with XMLHttpRequest, which (unlike fetch) reports bytes sent.
  * @param {File} file the scan
  * @param {(sent: number, total: number) => void} onProgress called as bytes leave the browser
+ * @param {Record<string, string>} [fields] print options as form fields (lists comma-joined),
+ *   sent before the file so the server can refuse them before reading it
  * @returns {UploadHandle}
  */
-export function uploadScan(file, onProgress) {
+export function uploadScan(file, onProgress, fields = {}) {
   const xhr = new XMLHttpRequest();
   const done = new Promise((resolve, reject) => {
     xhr.open('POST', 'upload');
@@ -172,6 +174,9 @@ export function uploadScan(file, onProgress) {
       reject(new ApiError('Upload cancelled.', { status: 0, code: 'aborted' })),
     );
     const form = new FormData();
+    for (const [name, value] of Object.entries(fields)) {
+      form.append(name, value);
+    }
     form.append('file', file, file.name);
     xhr.send(form);
   });

@@ -13,6 +13,7 @@ import { describeJob, goneJob, isTerminal, pendingJob } from './presenter.js';
 import { Preview } from './preview.js';
 import { PreviewView } from './preview_view.js';
 import {
+  DEFAULT_OPTIONS,
   FORMAT_CHOICES,
   buildRequest,
   fieldOfError,
@@ -121,6 +122,7 @@ export class App {
   start() {
     const { view } = this;
     view.setMaxSizeText(formatBytes(view.maxUploadBytes()));
+    view.renderUploadChoices(structureChoices(null), FORMAT_CHOICES, DEFAULT_OPTIONS);
     view.onResumeCheck(() => this.resume());
     view.onStartNew(() => this.startNew());
     view.onFileChosen((file) => this.chooseFile(file));
@@ -207,6 +209,10 @@ export class App {
     this.store.clear();
     view.showUploadError(null);
     view.showUploading(true);
+    const choices = view.uploadChoices();
+    const fields = choices
+      ? { structures: choices.structures.join(','), formats: choices.formats.join(',') }
+      : {};
     this.upload = api.uploadScan(file, (sent, total) => {
       const percent = total > 0 ? Math.min(100, (sent / total) * 100) : 0;
       const text =
@@ -214,7 +220,7 @@ export class App {
           ? 'done, checking the file…'
           : `${formatBytes(sent)} of ${formatBytes(total)} (${Math.floor(percent)}%)`;
       view.setUploadProgress(percent, text);
-    });
+    }, fields);
     let job;
     try {
       job = await this.upload.done;

@@ -18,6 +18,49 @@ function byId(doc, id) {
   return el;
 }
 
+/**
+ * Fill a list with one labelled checkbox per choice (the print options form and the upload
+ * form's optional choices both use it).
+ * @param {HTMLElement} list where the boxes go
+ * @param {string} idPrefix prefix of each box's id, e.g. "option-structures"
+ * @param {string} name the option the boxes set, e.g. "structures"
+ * @param {import('./print_options.js').Choice[]} choices what to offer
+ * @param {string[]} checked which are ticked
+ */
+export function renderChoiceList(list, idPrefix, name, choices, checked) {
+  const doc = list.ownerDocument;
+  list.replaceChildren(
+    ...choices.map(({ value, label }) => {
+      const id = `${idPrefix}-${value}`;
+      const wrapper = doc.createElement('div');
+      wrapper.className = 'choice';
+      const box = doc.createElement('input');
+      box.type = 'checkbox';
+      box.id = id;
+      box.name = name;
+      box.value = value;
+      box.checked = checked.includes(value);
+      box.defaultChecked = box.checked; // what a form reset goes back to
+      const labelEl = doc.createElement('label');
+      labelEl.htmlFor = id;
+      labelEl.textContent = label;
+      wrapper.append(box, labelEl);
+      return wrapper;
+    }),
+  );
+}
+
+/**
+ * The values of a list's ticked boxes.
+ * @param {HTMLElement} list a list filled by {@link renderChoiceList}
+ * @returns {string[]}
+ */
+export function checkedValues(list) {
+  return [...list.querySelectorAll('input[type=checkbox]')]
+    .filter((box) => /** @type {HTMLInputElement} */ (box).checked)
+    .map((box) => /** @type {HTMLInputElement} */ (box).value);
+}
+
 /** Fields that show their own error line (both size options share "size"). */
 const FIELDS = ['structures', 'formats', 'hollow_mm', 'size', 'smoothing', 'target_triangles'];
 /** Number inputs, by option name. */
@@ -78,24 +121,7 @@ export class OptionsView {
    * @param {string[]} checked which are ticked
    */
   renderChoices(name, choices, checked) {
-    this.el[`option-${name}`].replaceChildren(
-      ...choices.map(({ value, label }) => {
-        const id = `option-${name}-${value}`;
-        const wrapper = this.doc.createElement('div');
-        wrapper.className = 'choice';
-        const box = this.doc.createElement('input');
-        box.type = 'checkbox';
-        box.id = id;
-        box.name = name;
-        box.value = value;
-        box.checked = checked.includes(value);
-        const labelEl = this.doc.createElement('label');
-        labelEl.htmlFor = id;
-        labelEl.textContent = label;
-        wrapper.append(box, labelEl);
-        return wrapper;
-      }),
-    );
+    renderChoiceList(this.el[`option-${name}`], `option-${name}`, name, choices, checked);
   }
 
   /**
@@ -112,10 +138,7 @@ export class OptionsView {
    * @returns {import('./print_options.js').FormValues}
    */
   values() {
-    const checked = (name) =>
-      [...this.el[`option-${name}`].querySelectorAll('input[type=checkbox]')]
-        .filter((box) => /** @type {HTMLInputElement} */ (box).checked)
-        .map((box) => /** @type {HTMLInputElement} */ (box).value);
+    const checked = (name) => checkedValues(this.el[`option-${name}`]);
     const text = (name) => /** @type {HTMLInputElement} */ (this.el[`option-${name}`]).value;
     return {
       structures: checked('structures'),

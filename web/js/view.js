@@ -4,6 +4,8 @@
  * only ever set with `textContent`.
  */
 
+import { checkedValues, renderChoiceList } from './options_view.js';
+
 /**
  * Element by id, failing loudly if the markup and the script disagree.
  * @param {Document} doc the document
@@ -50,6 +52,7 @@ export class View {
       'upload', 'upload-title', 'upload-form', 'dropzone', 'file-input', 'file-chosen',
       'file-name', 'file-size', 'max-size', 'upload-error', 'upload-progress-block',
       'upload-progress', 'upload-progress-text', 'upload-submit', 'upload-abort',
+      'upload-options', 'upload-structures', 'upload-formats',
       // Job card
       'job', 'job-title', 'job-status', 'job-status-text', 'job-progress-block', 'job-progress',
       'job-progress-fill', 'job-progress-percent', 'fact-step', 'job-step', 'fact-queue',
@@ -65,6 +68,11 @@ export class View {
     /** @type {Record<string, HTMLElement>} */
     this.el = Object.fromEntries(ids.map((id) => [id, byId(doc, id)]));
     this.baseTitle = doc.title;
+    /** Whether the person changed the upload form's pieces or formats. */
+    this.uploadChoicesEdited = false;
+    this.el['upload-options'].addEventListener('change', () => {
+      this.uploadChoicesEdited = true;
+    });
   }
 
   /**
@@ -127,6 +135,7 @@ export class View {
    */
   showUploadForm(focus) {
     this.el['upload-form'].reset();
+    this.uploadChoicesEdited = false;
     setVisible(this.el['file-chosen'], false);
     this.showUploadError(null);
     this.showUploading(false);
@@ -136,6 +145,34 @@ export class View {
   }
 
   // ---- Choosing and uploading ----------------------------------------------------
+
+  /**
+   * Offer the pieces and formats in the upload form, ticked as the service's defaults.
+   * @param {import('./print_options.js').Choice[]} structures pieces to offer
+   * @param {import('./print_options.js').Choice[]} formats formats to offer
+   * @param {{structures: string[], formats: string[]}} checked what is ticked
+   */
+  renderUploadChoices(structures, formats, checked) {
+    renderChoiceList(
+      this.el['upload-structures'], 'upload-structures', 'structures', structures, checked.structures,
+    );
+    renderChoiceList(this.el['upload-formats'], 'upload-formats', 'formats', formats, checked.formats);
+  }
+
+  /**
+   * The pieces and formats the person chose in the upload form, or null when they left the
+   * service's defaults alone (so a later change of defaults reaches them).
+   * @returns {{structures: string[], formats: string[]}|null}
+   */
+  uploadChoices() {
+    if (!this.uploadChoicesEdited) {
+      return null;
+    }
+    return {
+      structures: checkedValues(this.el['upload-structures']),
+      formats: checkedValues(this.el['upload-formats']),
+    };
+  }
 
   /**
    * Show the chosen file and whether it can be uploaded.
