@@ -1,0 +1,325 @@
+"""Printable pieces: a structure's closed surface, optionally cut at the midline (a hemisphere
+with a flat cut face) and optionally hollowed to a wall of given thickness.
+
+Both the cut and the cavity are made on the implicit field marching cubes reads, never by
+cutting triangles:
+
+* **Cut**: the piece's field is ``min(blurred mask, plane ramp)``, where the ramp is a linear
+  function of the signed distance to the midline plane that crosses the iso-level at half the gap
+  from the plane. Marching cubes interpolates a linear function exactly, so the cut face lies on
+  the plane; after smoothing and decimation the vertices of the cut face (and any vertex that
+  strayed past it) are put back on the plane. The surface is closed and manifold by construction,
+  and the two hemispheres are a gap apart, so they never intersect.
+* **Hollow**: the cavity is the set of points deeper inside the piece than the wall (Euclidean
+  distance to the mask's boundary, and to the cut plane), meshed the same way and wound inward.
+  Thin parts that cannot hold a cavity stay solid.
+
+Everything here is numpy, SciPy and VTK (a meshing helper process runs it; never torch).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from gpu_worker.pipeline.bundle import StructureSpec
+from gpu_worker.pipeline.defaults import DEFAULT_MASK_SIGMA_VOXELS, DEFAULT_MIN_COMPONENT_ML
+from gpu_worker.pipeline.masks import bounding_box
+from gpu_worker.pipeline.mesh import (
+    ISO_SURFACE_METHODS,
+    clean,
+    decimate,
+    taubin_smooth,
+    to_world,
+)
+from gpu_worker.pipeline.midline import Plane
+from gpu_worker.pipeline.repair import repair_candidates
+from gpu_worker.pipeline.surface import (
+    Mesh,
+    MeshQuality,
+    check_mesh,
+    compact,
+    face_vertex_components,
+)
+
+#: Gap between the two hemispheres, in mm at life size (each cut face is half of it from the
+#: midline plane), so the printed halves fit together without touching.
+DEFAULT_HEMISPHERE_GAP_MM = 0.4
+#: Extra depth of a cavity beyond the asked-for wall, in mm: covers the difference between the
+#: voxel boundary the distance is measured from and the smoothed surface (bench/README.md).
+DEFAULT_WALL_MARGIN_MM = 0.35
+#: Smallest cavity kept, in mL at life size (smaller ones would be a few voxels of nothing).
+DEFAULT_MIN_CAVITY_ML = 0.05
+#: Taubin iterations on a cavity's surface (the distance field is smooth already).
+DEFAULT_CAVITY_SMOOTHING = 5
+#: Vertices closer than this to the cut plane after meshing are put on it, in mm.
+DEFAULT_PLANE_SNAP_MM = 0.05
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Keep the side of ``plane`` given by ``side`` (+1: the normal's side, the subject's right;
+    -1: the left), ``gap_mm / 2`` away from it."""
+
+    plane: Plane
+    side: int
+    gap_mm: float = DEFAULT_HEMISPHERE_GAP_MM
+
+    def depth(self, points: np.ndarray) -> np.ndarray:
+        """How far world points (N, 3) are inside the kept side, past half the gap, in mm."""
+        return self.side * self.plane.distance(points) - self.gap_mm / 2
+
+    def snap(self, vertices: np.ndarray, tolerance_mm: float) -> np.ndarray:
+        """World ``vertices`` with every one less than ``tolerance_mm`` inside (or outside) the
+        kept side moved onto the cut face, along the plane's normal."""
+        depth = self.depth(vertices)
+        near = depth < tolerance_mm
+        if not near.any():
+            return vertices
+        out = vertices.copy()
+        normal = np.asarray(self.plane.normal)
+        out[near] -= (self.side * depth[near])[:, None] * normal[None, :]
+        return out
+
+
+@dataclass(frozen=True)
+class PieceParams:
+    """How a piece is meshed."""
+
+    target_triangles: int
+    smoothing_iterations: int
+    sigma_voxels: float = DEFAULT_MASK_SIGMA_VOXELS
+    min_component_ml: float = DEFAULT_MIN_COMPONENT_ML
+    decimation: str = "fast_simplification"
+    iso_surface: str = "flying_edges"
+    wall_margin_mm: float = DEFAULT_WALL_MARGIN_MM
+
+
+@dataclass(frozen=True)
+class PieceJob:
+    """One piece to mesh: everything a helper process needs, and picklable."""
+
+    name: str
+    spec: StructureSpec  #: the labels the piece is made of
+    labels: np.ndarray  #: the label map cropped to the box around the piece
+    affine: np.ndarray  #: voxel of ``labels`` -> world mm
+    voxel_ml: float
+    params: PieceParams
+    cut: Cut | None = None
+    #: wall thickness at life size, in mm (0: solid)
+    wall_mm: float = 0.0
+
+
+@dataclass(frozen=True)
+class PieceMesh:
+    """A meshed piece at life size, world mm."""
+
+    name: str
+    mesh: Mesh  #: outer surface plus any cavities (wound inward), outward normals
+    quality: MeshQuality
+    volume_ml: float  #: of the piece's voxels (after the cut), solid
+    hollow: bool  #: True when at least one cavity was made
+    cavities: int
+    #: deepest point inside the piece (the thickest wall it could have), in mm at life size
+    max_depth_mm: float
+    seconds: float
+
+
+def _spacing(affine: np.ndarray) -> float:
+    return float(np.cbrt(abs(np.linalg.det(affine[:3, :3]))))
+
+
+def _box_depth(cut: Cut, affine: np.ndarray, shape: tuple[int, ...], origin: np.ndarray) -> np.ndarray:
+    """``cut.depth`` at the centre of every voxel of a box of ``shape`` whose first voxel is at
+    voxel ``origin`` of ``affine``'s grid (a linear function, evaluated without a point list)."""
+    normal = np.asarray(cut.plane.normal)
+    # depth(v) = side * (normal · (A (origin + i) + t) - offset) - gap / 2 = g · i + c
+    gradient = cut.side * (affine[:3, :3].T @ normal)
+    constant = float(cut.depth((affine[:3, :3] @ origin + affine[:3, 3])[None, :])[0])
+    axes = [np.arange(n, dtype=np.float32) * np.float32(g) for n, g in zip(shape, gradient, strict=True)]
+    return (
+        axes[0][:, None, None] + axes[1][None, :, None] + axes[2][None, None, :] + np.float32(constant)
+    )
+
+
+def _extract(field: np.ndarray, level: float, method: str, origin: np.ndarray) -> Mesh:
+    mesh = ISO_SURFACE_METHODS[method](np.ascontiguousarray(field, dtype=np.float32), level)
+    return Mesh(mesh.vertices + origin, mesh.faces)
+
+
+def _snap_voxels(mesh: Mesh, cut: Cut | None, affine: np.ndarray, tolerance_mm: float) -> Mesh:
+    """Put vertices near (or past) the cut face onto it; ``mesh`` is in voxel coordinates."""
+    if cut is None or mesh.n_triangles == 0:
+        return mesh
+    world = mesh.vertices @ affine[:3, :3].T + affine[:3, 3]
+    snapped = cut.snap(world, tolerance_mm)
+    voxels = (snapped - affine[:3, 3]) @ np.linalg.inv(affine[:3, :3]).T
+    return Mesh(voxels, mesh.faces)
+
+
+def piece_mask(job: PieceJob) -> np.ndarray:
+    """The piece's voxels before the cut: its labels, largest piece, cavities filled."""
+    from gpu_worker.pipeline.meshing import structure_mask
+
+    return structure_mask(job.labels, job.spec, job.voxel_ml, job.params.min_component_ml)
+
+
+def _finish(smoothed: Mesh, job: PieceJob, keep_largest: bool, target: int) -> Mesh:
+    """Decimate, clean, snap to the cut and repair; the result is in voxel coordinates."""
+    decimated = clean(decimate(smoothed, target, job.params.decimation), keep_largest=keep_largest)
+    decimated = _snap_voxels(decimated, job.cut, job.affine, DEFAULT_PLANE_SNAP_MM)
+    decimated = clean(decimated, keep_largest=keep_largest)
+    for candidate in repair_candidates(decimated):
+        if candidate is not decimated:
+            candidate = clean(candidate, keep_largest=keep_largest)
+        if check_mesh(candidate).watertight and check_mesh(candidate).vertex_manifold:
+            return candidate
+    if job.params.decimation != "open3d":
+        fallback = clean(decimate(smoothed, target, "open3d"), keep_largest=keep_largest)
+        return clean(_snap_voxels(fallback, job.cut, job.affine, DEFAULT_PLANE_SNAP_MM), keep_largest)
+    return decimated
+
+
+def outer_surface(mask: np.ndarray, job: PieceJob) -> Mesh:
+    """The piece's outer surface (cut at the midline when asked), voxel coordinates."""
+    box = bounding_box(mask, margin=0)
+    pad = 2
+    lo = np.array([b.start for b in box], dtype=np.float64)
+    field = np.pad(mask[box].astype(np.float32), pad)
+    if job.params.sigma_voxels > 0:
+        field = ndimage.gaussian_filter(field, job.params.sigma_voxels, truncate=3.0)
+    origin = lo - pad
+    spacing = _spacing(job.affine)
+    if job.cut is not None:
+        depth = _box_depth(job.cut, job.affine, field.shape, origin)
+        np.minimum(field, 0.5 + depth / np.float32(2 * spacing), out=field)
+    raw = _extract(field, 0.5, job.params.iso_surface, origin)
+    if raw.n_triangles == 0:
+        return raw
+    raw = clean(raw, keep_largest=job.spec.keep_largest or job.cut is not None)
+    on_face = None
+    if job.cut is not None:  # vertices marching cubes put on the cut face stay on it
+        world = raw.vertices @ job.affine[:3, :3].T + job.affine[:3, 3]
+        on_face = np.abs(job.cut.depth(world)) < 1e-3
+    smoothed = taubin_smooth(raw, job.params.smoothing_iterations)
+    if on_face is not None and on_face.any():
+        world = smoothed.vertices @ job.affine[:3, :3].T + job.affine[:3, 3]
+        depth = job.cut.depth(world)
+        move = on_face | (depth < 0)
+        world[move] -= (job.cut.side * depth[move])[:, None] * np.asarray(job.cut.plane.normal)[None, :]
+        voxels = (world - job.affine[:3, 3]) @ np.linalg.inv(job.affine[:3, :3]).T
+        smoothed = Mesh(voxels, smoothed.faces)
+    keep_largest = job.spec.keep_largest or job.cut is not None
+    return _finish(smoothed, job, keep_largest, job.params.target_triangles)
+
+
+def cavity_surface(mask: np.ndarray, job: PieceJob) -> tuple[Mesh, float]:
+    """The surface of the cavity left inside the piece by a wall of ``job.wall_mm``, wound to
+    face into the cavity (voxel coordinates), and the piece's deepest point in mm."""
+    box = bounding_box(mask, margin=0)
+    pad = 2
+    lo = np.array([b.start for b in box], dtype=np.float64)
+    inside = np.pad(mask[box], pad)
+    spacing = _spacing(job.affine)
+    # Distance from each voxel centre to the nearest outside voxel centre; the boundary of the
+    # mask lies half a voxel in from that centre.
+    depth = ndimage.distance_transform_edt(inside, sampling=spacing).astype(np.float32)
+    depth -= np.float32(spacing / 2)
+    origin = lo - pad
+    if job.cut is not None:
+        np.minimum(depth, _box_depth(job.cut, job.affine, depth.shape, origin), out=depth)
+    deepest = float(depth.max())
+    level = job.wall_mm + job.params.wall_margin_mm
+    empty = Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
+    if deepest <= level + spacing / 2:
+        return empty, deepest
+    raw = _extract(depth, level, job.params.iso_surface, origin)
+    if raw.n_triangles == 0:
+        return empty, deepest
+    raw = _drop_small(clean(raw), DEFAULT_MIN_CAVITY_ML * 1000.0 / spacing**3)
+    if raw.n_triangles == 0:
+        return empty, deepest
+    smoothed = taubin_smooth(raw, DEFAULT_CAVITY_SMOOTHING)
+    target = max(job.params.target_triangles // 2, 1000)
+    decimated = clean(decimate(smoothed, target, job.params.decimation))
+    for candidate in repair_candidates(decimated):
+        if candidate is not decimated:
+            candidate = clean(candidate)
+        quality = check_mesh(candidate)
+        if quality.watertight and quality.vertex_manifold:
+            decimated = candidate
+            break
+    # Extracted from the distance field, the triangles face away from the deep inside, i.e.
+    # out of the cavity into the wall; the shell's inner surface must face into the cavity.
+    return Mesh(decimated.vertices, np.ascontiguousarray(decimated.faces[:, ::-1])), deepest
+
+
+def _drop_small(mesh: Mesh, min_voxels: float) -> Mesh:
+    """``mesh`` without closed pieces enclosing fewer than ``min_voxels`` voxels."""
+    if mesh.n_triangles == 0:
+        return mesh
+    count, labels = face_vertex_components(mesh.faces, len(mesh.vertices))
+    labels = labels[: mesh.n_triangles]
+    corners = mesh.vertices[mesh.faces]
+    volume = np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])) / 6.0
+    per_piece = np.abs(np.bincount(labels, weights=volume, minlength=count))
+    keep = per_piece[labels] >= min_voxels
+    return compact(Mesh(mesh.vertices, mesh.faces[keep]))
+
+
+def _join(a: Mesh, b: Mesh) -> Mesh:
+    if b.n_triangles == 0:
+        return a
+    return Mesh(np.concatenate([a.vertices, b.vertices]), np.concatenate([a.faces, b.faces + len(a.vertices)]))
+
+
+def make_piece(job: PieceJob) -> PieceMesh | None:
+    """Mesh one piece at life size (what a helper process runs); None when nothing is left."""
+    start = time.perf_counter()
+    mask = piece_mask(job)
+    if not mask.any():
+        return None
+    outer = outer_surface(mask, job)
+    if outer.n_triangles == 0:
+        return None
+    cavity = Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
+    deepest = 0.0
+    if job.wall_mm > 0:
+        cavity, deepest = cavity_surface(mask, job)
+    mesh = to_world(_join(outer, cavity), job.affine)
+    quality = check_mesh(mesh)
+    cavity = compact(cavity) if cavity.n_triangles else cavity
+    cavities = face_vertex_components(cavity.faces, len(cavity.vertices))[0] if cavity.n_triangles else 0
+    voxels = int(np.count_nonzero(mask))
+    if job.cut is not None:
+        idx = np.argwhere(mask)
+        world = idx @ job.affine[:3, :3].T + job.affine[:3, 3]
+        voxels = int(np.count_nonzero(job.cut.depth(world) >= 0))
+    return PieceMesh(
+        name=job.name,
+        mesh=mesh,
+        quality=quality,
+        volume_ml=voxels * job.voxel_ml,
+        hollow=cavity.n_triangles > 0,
+        cavities=int(cavities),
+        max_depth_mm=deepest,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def scaled(mesh: Mesh, factor: float) -> Mesh:
+    """``mesh`` scaled about the world origin (positions stay in the scanner's frame)."""
+    return Mesh(mesh.vertices * factor, mesh.faces)
+
+
+def print_size(mesh: Mesh) -> list[float]:
+    """Bounding-box edges of ``mesh`` along x, y, z, in mm."""
+    if mesh.n_triangles == 0:
+        return [0.0, 0.0, 0.0]
+    return (mesh.vertices.max(axis=0) - mesh.vertices.min(axis=0)).tolist()
+
+
+__all__ = ["Cut", "PieceJob", "PieceMesh", "PieceParams", "make_piece", "print_size", "scaled"]
