@@ -154,6 +154,8 @@ COLORS: dict[str, tuple[float, float, float]] = {
     "ventricles": (0.35, 0.55, 0.90),
     "grey_matter": (0.70, 0.55, 0.55),
     "csf": (0.55, 0.75, 0.95),
+    "left_hemisphere": (0.93, 0.62, 0.55),
+    "right_hemisphere": (0.62, 0.72, 0.93),
 }
 
 
