@@ -94,7 +94,9 @@ class PrintOptions:
     target_triangles: int = DEFAULT_TARGET_TRIANGLES
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "structures", _choice_list("structures", self.structures, STRUCTURES))
+        object.__setattr__(
+            self, "structures", _choice_list("structures", self.structures, STRUCTURES)
+        )
         object.__setattr__(self, "formats", _choice_list("formats", self.formats, FORMATS))
         hollow = _number("hollow_mm", self.hollow_mm)
         if hollow != 0 and not MIN_HOLLOW_MM <= hollow <= MAX_HOLLOW_MM:
@@ -111,7 +113,9 @@ class PrintOptions:
             )
         if self.scale_percent is not None:
             object.__setattr__(
-                self, "scale_percent", _ranged("scale_percent", self.scale_percent, SCALE_PERCENT_RANGE, "%")
+                self,
+                "scale_percent",
+                _ranged("scale_percent", self.scale_percent, SCALE_PERCENT_RANGE, "%"),
             )
         if self.longest_side_mm is not None:
             object.__setattr__(
@@ -119,7 +123,9 @@ class PrintOptions:
                 "longest_side_mm",
                 _ranged("longest_side_mm", self.longest_side_mm, LONGEST_SIDE_MM_RANGE, " mm"),
             )
-        object.__setattr__(self, "smoothing", _integer("smoothing", self.smoothing, SMOOTHING_RANGE))
+        object.__setattr__(
+            self, "smoothing", _integer("smoothing", self.smoothing, SMOOTHING_RANGE)
+        )
         object.__setattr__(
             self,
             "target_triangles",
@@ -251,9 +257,21 @@ def allowed_ranges() -> dict[str, object]:
         "structures": {"choices": list(STRUCTURES), "default": list(DEFAULT_STRUCTURES)},
         "formats": {"choices": list(FORMATS), "default": list(DEFAULT_FORMATS)},
         "hollow_mm": {"min": MIN_HOLLOW_MM, "max": MAX_HOLLOW_MM, "solid": 0, "default": 0},
-        "scale_percent": {"min": SCALE_PERCENT_RANGE[0], "max": SCALE_PERCENT_RANGE[1], "default": 100},
-        "longest_side_mm": {"min": LONGEST_SIDE_MM_RANGE[0], "max": LONGEST_SIDE_MM_RANGE[1], "default": None},
-        "smoothing": {"min": SMOOTHING_RANGE[0], "max": SMOOTHING_RANGE[1], "default": DEFAULT_SMOOTHING},
+        "scale_percent": {
+            "min": SCALE_PERCENT_RANGE[0],
+            "max": SCALE_PERCENT_RANGE[1],
+            "default": 100,
+        },
+        "longest_side_mm": {
+            "min": LONGEST_SIDE_MM_RANGE[0],
+            "max": LONGEST_SIDE_MM_RANGE[1],
+            "default": None,
+        },
+        "smoothing": {
+            "min": SMOOTHING_RANGE[0],
+            "max": SMOOTHING_RANGE[1],
+            "default": DEFAULT_SMOOTHING,
+        },
         "target_triangles": {
             "min": TARGET_TRIANGLES_RANGE[0],
             "max": TARGET_TRIANGLES_RANGE[1],

@@ -101,7 +101,9 @@ def find_midline(labels: np.ndarray, affine: np.ndarray, brain: np.ndarray | Non
 
     coarse = sample(DEFAULT_COARSE_POINTS)
     angles = np.deg2rad(
-        np.arange(-DEFAULT_SEARCH_DEGREES, DEFAULT_SEARCH_DEGREES + 1e-9, DEFAULT_SEARCH_STEP_DEGREES)
+        np.arange(
+            -DEFAULT_SEARCH_DEGREES, DEFAULT_SEARCH_DEGREES + 1e-9, DEFAULT_SEARCH_STEP_DEGREES
+        )
     )
     best = min(
         ((yaw, roll, 0.0) for yaw in angles for roll in angles),
@@ -115,7 +117,8 @@ def find_midline(labels: np.ndarray, affine: np.ndarray, brain: np.ndarray | Non
         args=fine,
         method="Nelder-Mead",
         options={
-            "initial_simplex": np.asarray(best) + np.array([[0, 0, 0], [step, 0, 0], [0, step, 0], [0, 0, 2.0]]),
+            "initial_simplex": np.asarray(best)
+            + np.array([[0, 0, 0], [step, 0, 0], [0, step, 0], [0, 0, 2.0]]),
             "xatol": 1e-3,
             "fatol": 1e-8,
             "maxiter": 200,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpu_worker.pipeline.surface import Mesh
+from gpu_worker.pipeline.meshing.surface import Mesh
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def write_3mf(pieces: Sequence[ColouredMesh], path: Path) -> str:
     model.GetMetaDataGroup().AddMetaData("", "Application", "mrimesh", "string", False)
     materials = model.AddBaseMaterialGroup()
     for piece in pieces:
-        r, g, b = (int(round(min(max(c, 0.0), 1.0) * 255)) for c in piece.color)
+        r, g, b = (round(min(max(c, 0.0), 1.0) * 255) for c in piece.color)
         material = materials.AddMaterial(piece.name, wrapper.RGBAToColor(r, g, b, 255))
         mesh_object = model.AddMeshObject()
         mesh_object.SetName(piece.name)

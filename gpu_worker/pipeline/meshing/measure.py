@@ -9,7 +9,7 @@ from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
 from vtkmodules.vtkFiltersCore import vtkImplicitPolyDataDistance
 
-from gpu_worker.pipeline.surface import Mesh, compact, face_vertex_components
+from gpu_worker.pipeline.meshing.surface import Mesh, compact, face_vertex_components
 
 
 def _polydata(mesh: Mesh) -> vtkPolyData:
@@ -19,7 +19,9 @@ def _polydata(mesh: Mesh) -> vtkPolyData:
     offsets = np.arange(0, 3 * mesh.n_triangles + 1, 3, dtype=np.int64)
     cells.SetData(
         numpy_to_vtkIdTypeArray(offsets, deep=True),
-        numpy_to_vtkIdTypeArray(np.ascontiguousarray(mesh.faces.reshape(-1), dtype=np.int64), deep=True),
+        numpy_to_vtkIdTypeArray(
+            np.ascontiguousarray(mesh.faces.reshape(-1), dtype=np.int64), deep=True
+        ),
     )
     poly = vtkPolyData()
     poly.SetPoints(points)
@@ -44,7 +46,9 @@ def split_shell(mesh: Mesh) -> tuple[Mesh, Mesh]:
 def surface_samples(mesh: Mesh, count: int, seed: int = 0) -> np.ndarray:
     """``count`` points spread uniformly by area over ``mesh``'s triangles."""
     corners = mesh.vertices[mesh.faces]
-    area = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    area = 0.5 * np.linalg.norm(
+        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+    )
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(area), size=count, p=area / area.sum())
     u, v = rng.random(count), rng.random(count)

@@ -25,25 +25,24 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from gpu_worker.pipeline.bundle import StructureSpec
 from gpu_worker.pipeline.defaults import DEFAULT_MASK_SIGMA_VOXELS, DEFAULT_MIN_COMPONENT_ML
 from gpu_worker.pipeline.masks import bounding_box
-from gpu_worker.pipeline.mesh import (
+from gpu_worker.pipeline.meshing.mesh import (
     ISO_SURFACE_METHODS,
     clean,
     decimate,
     taubin_smooth,
     to_world,
 )
-from gpu_worker.pipeline.midline import Plane
-from gpu_worker.pipeline.repair import repair_candidates
-from gpu_worker.pipeline.surface import (
+from gpu_worker.pipeline.meshing.midline import Plane
+from gpu_worker.pipeline.meshing.repair import repair_candidates
+from gpu_worker.pipeline.meshing.surface import (
     Mesh,
-    MeshQuality,
     check_mesh,
     compact,
     face_vertex_components,
 )
+from gpu_worker.pipeline.types import MeshQuality, StructureSpec
 
 #: Gap between the two hemispheres, in mm at life size (each cut face is half of it from the
 #: midline plane), so the printed halves fit together without touching.
@@ -132,16 +131,23 @@ def _spacing(affine: np.ndarray) -> float:
     return float(np.cbrt(abs(np.linalg.det(affine[:3, :3]))))
 
 
-def _box_depth(cut: Cut, affine: np.ndarray, shape: tuple[int, ...], origin: np.ndarray) -> np.ndarray:
+def _box_depth(
+    cut: Cut, affine: np.ndarray, shape: tuple[int, ...], origin: np.ndarray
+) -> np.ndarray:
     """``cut.depth`` at the centre of every voxel of a box of ``shape`` whose first voxel is at
     voxel ``origin`` of ``affine``'s grid (a linear function, evaluated without a point list)."""
     normal = np.asarray(cut.plane.normal)
     # depth(v) = side * (normal · (A (origin + i) + t) - offset) - gap / 2 = g · i + c
     gradient = cut.side * (affine[:3, :3].T @ normal)
     constant = float(cut.depth((affine[:3, :3] @ origin + affine[:3, 3])[None, :])[0])
-    axes = [np.arange(n, dtype=np.float32) * np.float32(g) for n, g in zip(shape, gradient, strict=True)]
+    axes = [
+        np.arange(n, dtype=np.float32) * np.float32(g) for n, g in zip(shape, gradient, strict=True)
+    ]
     return (
-        axes[0][:, None, None] + axes[1][None, :, None] + axes[2][None, None, :] + np.float32(constant)
+        axes[0][:, None, None]
+        + axes[1][None, :, None]
+        + axes[2][None, None, :]
+        + np.float32(constant)
     )
 
 
@@ -162,7 +168,7 @@ def _snap_voxels(mesh: Mesh, cut: Cut | None, affine: np.ndarray, tolerance_mm: 
 
 def piece_mask(job: PieceJob) -> np.ndarray:
     """The piece's voxels before the cut: its labels, largest piece, cavities filled."""
-    from gpu_worker.pipeline.meshing import structure_mask
+    from gpu_worker.pipeline.meshing.build import structure_mask
 
     return structure_mask(job.labels, job.spec, job.voxel_ml, job.params.min_component_ml)
 
@@ -179,7 +185,9 @@ def _finish(smoothed: Mesh, job: PieceJob, keep_largest: bool, target: int) -> M
             return candidate
     if job.params.decimation != "open3d":
         fallback = clean(decimate(smoothed, target, "open3d"), keep_largest=keep_largest)
-        return clean(_snap_voxels(fallback, job.cut, job.affine, DEFAULT_PLANE_SNAP_MM), keep_largest)
+        return clean(
+            _snap_voxels(fallback, job.cut, job.affine, DEFAULT_PLANE_SNAP_MM), keep_largest
+        )
     return decimated
 
 
@@ -209,7 +217,9 @@ def outer_surface(mask: np.ndarray, job: PieceJob) -> Mesh:
         world = smoothed.vertices @ job.affine[:3, :3].T + job.affine[:3, 3]
         depth = job.cut.depth(world)
         move = on_face | (depth < 0)
-        world[move] -= (job.cut.side * depth[move])[:, None] * np.asarray(job.cut.plane.normal)[None, :]
+        world[move] -= (job.cut.side * depth[move])[:, None] * np.asarray(job.cut.plane.normal)[
+            None, :
+        ]
         voxels = (world - job.affine[:3, 3]) @ np.linalg.inv(job.affine[:3, :3]).T
         smoothed = Mesh(voxels, smoothed.faces)
     keep_largest = job.spec.keep_largest or job.cut is not None
@@ -273,7 +283,10 @@ def _drop_small(mesh: Mesh, min_voxels: float) -> Mesh:
 def _join(a: Mesh, b: Mesh) -> Mesh:
     if b.n_triangles == 0:
         return a
-    return Mesh(np.concatenate([a.vertices, b.vertices]), np.concatenate([a.faces, b.faces + len(a.vertices)]))
+    return Mesh(
+        np.concatenate([a.vertices, b.vertices]),
+        np.concatenate([a.faces, b.faces + len(a.vertices)]),
+    )
 
 
 def make_piece(job: PieceJob) -> PieceMesh | None:
@@ -292,7 +305,9 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
     mesh = to_world(_join(outer, cavity), job.affine)
     quality = check_mesh(mesh)
     cavity = compact(cavity) if cavity.n_triangles else cavity
-    cavities = face_vertex_components(cavity.faces, len(cavity.vertices))[0] if cavity.n_triangles else 0
+    cavities = (
+        face_vertex_components(cavity.faces, len(cavity.vertices))[0] if cavity.n_triangles else 0
+    )
     voxels = int(np.count_nonzero(mask))
     if job.cut is not None:
         idx = np.argwhere(mask)

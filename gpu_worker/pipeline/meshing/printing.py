@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gpu_worker.pipeline.bundle import StructureSpec
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.masks import bounding_box, label_mask
-from gpu_worker.pipeline.mesh_pool import run_all
-from gpu_worker.pipeline.midline import Plane, find_midline
-from gpu_worker.pipeline.pieces import (
+from gpu_worker.pipeline.meshing.mesh_pool import run_all
+from gpu_worker.pipeline.meshing.midline import Plane, find_midline
+from gpu_worker.pipeline.meshing.pieces import (
     DEFAULT_HEMISPHERE_GAP_MM,
     Cut,
     PieceJob,
@@ -29,9 +28,10 @@ from gpu_worker.pipeline.pieces import (
     print_size,
     scaled,
 )
-from gpu_worker.pipeline.surface import Mesh, MeshQuality, hull_area_ratio
-from gpu_worker.pipeline.threemf import ColouredMesh, write_3mf
-from gpu_worker.pipeline.writers import COLORS, write_mesh
+from gpu_worker.pipeline.meshing.surface import Mesh, hull_area_ratio
+from gpu_worker.pipeline.meshing.threemf import ColouredMesh, write_3mf
+from gpu_worker.pipeline.meshing.writers import COLORS, write_mesh
+from gpu_worker.pipeline.types import MeshQuality, StructureSpec
 from gpu_worker.progress import report_step
 from mrimesh.contract import Step
 from mrimesh.print_options import INVALID_OPTION, STRUCTURE_LABELS
@@ -41,6 +41,7 @@ _STEP = Step.MESHING.value
 THREEMF_FILE = "pieces.3mf"
 #: Share of the meshing step spent meshing (the rest writes files).
 _MESHING_SHARE = 0.75
+
 
 def color_of(name: str) -> tuple[float, float, float]:
     """A piece's display colour in GLB and 3MF files."""
@@ -116,7 +117,9 @@ class _WriteJob:
 def _write(job: _WriteJob) -> dict[str, str]:
     """Write one piece's mesh files, or (several pieces) the 3MF; in a helper process."""
     if len(job.formats) == 1 and job.formats[0] == "3mf":
-        pieces = [ColouredMesh(n, m, color_of(n)) for n, m in zip(job.names, job.meshes, strict=True)]
+        pieces = [
+            ColouredMesh(n, m, color_of(n)) for n, m in zip(job.names, job.meshes, strict=True)
+        ]
         return {"3mf": write_3mf(pieces, job.out_dir / THREEMF_FILE)}
     name, mesh = job.names[0], job.meshes[0]
     return {fmt: write_mesh(mesh, job.out_dir, name, fmt) for fmt in job.formats}
@@ -126,7 +129,9 @@ def _union_size(sizes: list[list[float]]) -> list[float]:
     return [max(s[i] for s in sizes) for i in range(3)] if sizes else []
 
 
-def _spec_for(seg_structures: tuple[StructureSpec, ...], names: set[int], name: str) -> StructureSpec:
+def _spec_for(
+    seg_structures: tuple[StructureSpec, ...], names: set[int], name: str
+) -> StructureSpec:
     specs = {s.name: s for s in seg_structures}
     if name in specs:
         return specs[name]
@@ -136,14 +141,18 @@ def _spec_for(seg_structures: tuple[StructureSpec, ...], names: set[int], name: 
     raise ValueError(f"this model cannot make {name!r}; it makes {sorted(specs)}")
 
 
-def _mask_extent(labels: np.ndarray, affine: np.ndarray, values: tuple[int, ...]) -> np.ndarray | None:
+def _mask_extent(
+    labels: np.ndarray, affine: np.ndarray, values: tuple[int, ...]
+) -> np.ndarray | None:
     """World bounding box (2, 3) of a label set's voxels (their outer corners)."""
     box = bounding_box(label_mask(labels, values), margin=0)
     if box is None:
         return None
     lo = np.array([b.start for b in box], dtype=np.float64) - 0.5
     hi = np.array([b.stop for b in box], dtype=np.float64) - 0.5
-    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    corners = np.array(
+        [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+    )
     world = corners @ affine[:3, :3].T + affine[:3, 3]
     return np.stack([world.min(axis=0), world.max(axis=0)])
 
@@ -176,11 +185,20 @@ def build_pieces(
     # The print scale: asked for, or the one that makes the longest side of all pieces together
     # the asked-for length. Walls are asked for at print size, meshed at life size, so the scale
     # is estimated from the voxels first and measured on the meshes after.
-    extents = [e for n in request.structures if (e := _mask_extent(labels, affine, specs[n].labels)) is not None]
+    extents = [
+        e
+        for n in request.structures
+        if (e := _mask_extent(labels, affine, specs[n].labels)) is not None
+    ]
     if not extents:
-        raise InputError("None of the chosen structures was found in this scan.", code="no_brain_found")
+        raise InputError(
+            "None of the chosen structures was found in this scan.", code="no_brain_found"
+        )
     if request.longest_side_mm is not None:
-        union = np.stack([e[0] for e in extents]).min(axis=0), np.stack([e[1] for e in extents]).max(axis=0)
+        union = (
+            np.stack([e[0] for e in extents]).min(axis=0),
+            np.stack([e[1] for e in extents]).max(axis=0),
+        )
         estimate = request.longest_side_mm / float((union[1] - union[0]).max())
     else:
         estimate = (request.scale_percent or 100.0) / 100.0
@@ -198,7 +216,16 @@ def build_pieces(
         if name in ("left_hemisphere", "right_hemisphere"):
             cut = Cut(plane, -1 if name == "left_hemisphere" else 1, request.gap_mm)
         jobs.append(
-            PieceJob(name, spec, labels[box].copy(), affine @ shift, voxel_ml, request.params, cut, wall_life)
+            PieceJob(
+                name,
+                spec,
+                labels[box].copy(),
+                affine @ shift,
+                voxel_ml,
+                request.params,
+                cut,
+                wall_life,
+            )
         )
     jobs.sort(key=lambda job: job.labels.size, reverse=True)
     done = 0
@@ -210,7 +237,9 @@ def build_pieces(
 
     meshed = [m for m in run_all(make_piece, jobs, processes, progress) if m is not None]
     if not meshed:
-        raise InputError("None of the chosen structures was found in this scan.", code="no_brain_found")
+        raise InputError(
+            "None of the chosen structures was found in this scan.", code="no_brain_found"
+        )
     if request.hollow_mm > 0 and not any(m.hollow for m in meshed):
         thickest = max(m.max_depth_mm for m in meshed) * estimate
         allowed = max(thickest - request.params.wall_margin_mm * estimate, 0.0)
@@ -237,11 +266,16 @@ def build_pieces(
         mesh_formats = tuple(f for f in request.formats if f != "3mf")
         writes = []
         if mesh_formats:
-            writes += [_WriteJob((m.name,), (p,), mesh_formats, out_dir) for m, p in zip(meshed, printed, strict=True)]
+            writes += [
+                _WriteJob((m.name,), (p,), mesh_formats, out_dir)
+                for m, p in zip(meshed, printed, strict=True)
+            ]
         if "3mf" in request.formats:
             order = [n for n in request.structures if n in files]
             by_name = {m.name: p for m, p in zip(meshed, printed, strict=True)}
-            writes.insert(0, _WriteJob(tuple(order), tuple(by_name[n] for n in order), ("3mf",), out_dir))
+            writes.insert(
+                0, _WriteJob(tuple(order), tuple(by_name[n] for n in order), ("3mf",), out_dir)
+            )
         written = 0
 
         def wrote(_index: int, _result: object) -> None:
@@ -313,4 +347,11 @@ def piece_report(piece: PieceResult) -> dict[str, object]:
     }
 
 
-__all__ = ["PieceMesh", "PrintRequest", "PrintResult", "THREEMF_FILE", "build_pieces", "piece_report"]
+__all__ = [
+    "THREEMF_FILE",
+    "PieceMesh",
+    "PrintRequest",
+    "PrintResult",
+    "build_pieces",
+    "piece_report",
+]
