@@ -22,6 +22,13 @@ from gpu_worker.pipeline.meshing.mesh_pool import start_helpers
 from gpu_worker.progress import Cancelled, reporting_to
 from mrimesh.config import Settings
 from mrimesh.contract import PRIOR_STEP_WEIGHTS, STEP_IDS, step_label
+from mrimesh.print_options import (
+    DEFAULT_STRUCTURES,
+    MAX_HOLLOW_MM,
+    MIN_HOLLOW_MM,
+    SCALE_PERCENT_RANGE,
+    STRUCTURES,
+)
 
 #: Exit status when the input itself is unusable (argparse uses 2 for bad arguments).
 EXIT_BAD_INPUT = 3
@@ -77,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m gpu_worker",
         description="Turn a brain MRI (NIfTI, MGZ or a zipped DICOM series) into 3D meshes.",
     )
-    p.add_argument("input", type=Path, help="scan to process")
+    p.add_argument("input", type=Path, nargs="?", help="scan to process (not with --remake)")
     p.add_argument("--out", type=Path, required=True, help="folder for the results")
     p.add_argument(
         "--formats",
@@ -99,7 +106,42 @@ def parser() -> argparse.ArgumentParser:
         help=f"Taubin smoothing iterations, 0 for none (default {DEFAULT_SMOOTHING_ITERATIONS})",
     )
     p.add_argument(
-        "--structures", type=_csv, default=None, help="comma-separated structures (default: all)"
+        "--structures",
+        type=_csv,
+        default=None,
+        help=f"comma-separated pieces among {','.join(STRUCTURES)} "
+        f"(default {','.join(DEFAULT_STRUCTURES)})",
+    )
+    p.add_argument(
+        "--hollow",
+        type=float,
+        default=0.0,
+        metavar="MM",
+        help=f"hollow pieces with walls this thick at print size, {MIN_HOLLOW_MM:g}-"
+        f"{MAX_HOLLOW_MM:g} mm (default 0: solid)",
+    )
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        metavar="PERCENT",
+        help=f"print size in percent of life size, {SCALE_PERCENT_RANGE[0]:g}-"
+        f"{SCALE_PERCENT_RANGE[1]:g} (default 100)",
+    )
+    size.add_argument(
+        "--longest-side",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="print size given as the longest side of all pieces together, in mm",
+    )
+    p.add_argument(
+        "--remake",
+        type=Path,
+        default=None,
+        metavar="OUTDIR",
+        help="re-make the pieces from an earlier output folder without segmenting again",
     )
     p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: settings)")
     p.add_argument(
@@ -116,32 +158,44 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if (args.input is None) == (args.remake is None):
+        p.error("give either a scan to process or --remake OUTDIR")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
-    if args.input.is_file():
+    if args.remake is not None or args.input.is_file():
         # The meshing helpers start first: spawning them and importing VTK and SciPy there
         # overlaps with importing torch and running the networks here, instead of following it.
         start_helpers(settings.mesh_processes, wait=False)
     # Heavy imports only once the arguments are known to be valid.
-    from gpu_worker.pipeline.bundle import read_bundle
-    from gpu_worker.pipeline.models import bundle_dir, resolve_device
+    # A re-make never loads torch: it meshes a saved label map.
+    from gpu_worker.pipeline.bundle import DEFAULT_BUNDLE_DIR, read_bundle
     from gpu_worker.pipeline.options import PipelineOptions
     from gpu_worker.pipeline.package import package_results
-    from gpu_worker.pipeline.run import run_pipeline
 
+    bundle = (
+        Path(settings.model_bundle).expanduser() if settings.model_bundle else DEFAULT_BUNDLE_DIR
+    )
     try:
-        if args.device:
+        if args.device and args.remake is None:
+            from gpu_worker.pipeline.models import resolve_device
+
             resolve_device(args.device)
-        known = [s.name for s in read_bundle(bundle_dir(settings.model_bundle)).structures]
+        known = [s.name for s in read_bundle(bundle).structures]
+        if "brain" in known:
+            known += ["left_hemisphere", "right_hemisphere"]
         unknown = sorted(set(args.structures or ()) - set(known))
         if unknown:
-            raise ValueError(f"unknown structures {unknown}; this model has {known}")
+            raise ValueError(f"unknown structures {unknown}; this model makes {known}")
         options = PipelineOptions(
             formats=args.formats,
             target_triangles=args.target_triangles,
             smoothing_iterations=args.smoothing,
             structures=args.structures,
+            hollow_mm=args.hollow,
+            scale_percent=args.scale,
+            longest_side_mm=args.longest_side,
             device=args.device,
             work_spacing_mm=args.work_spacing,
         )
@@ -151,7 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     bar = None if args.quiet else ProgressBar(sys.stderr)
     try:
         with reporting_to(bar):
-            report = run_pipeline(args.input, args.out, options, settings)
+            if args.remake is not None:
+                from gpu_worker.pipeline.remake import remake
+
+                report = remake(args.remake, args.out, options, settings)
+            else:
+                from gpu_worker.pipeline.run import run_pipeline
+
+                report = run_pipeline(args.input, args.out, options, settings)
             if args.zip is not None:
                 package_results(args.out, args.zip)
     except InputError as e:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mrimesh import limits
+from mrimesh import limits, print_options
 
 # --- Loading -------------------------------------------------------------------------------------
 # Shape, size and data-type limits are in mrimesh.limits: the API's upload gate uses them too.
@@ -54,10 +54,7 @@ DEFAULT_DECIMATION_AGGRESSIVENESS = 9.0
 DEFAULT_MIN_COMPONENT_ML = 1.0
 
 # --- Exporting -----------------------------------------------------------------------------------
-#: Mesh formats written when none are asked for: STL for printing, GLB for the page and viewers
-#: (issue 13's product decision; OBJ and PLY only when asked for). The one place this default
-#: lives: the API, the CLI and the worker read it from here (or from its successor in
-#: ``mrimesh.print_options`` once print options move there).
-DEFAULT_FORMATS = ("stl", "glb")
-#: Every mesh format the exporter can write.
-SUPPORTED_FORMATS = ("stl", "obj", "ply", "glb")
+# Formats written when none are asked for, and every format the exporter writes: the print
+# options' (mrimesh.print_options), which the API validates against too.
+DEFAULT_FORMATS = print_options.DEFAULT_FORMATS
+SUPPORTED_FORMATS = print_options.FORMATS

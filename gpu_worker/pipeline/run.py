@@ -15,13 +15,27 @@ from gpu_worker.pipeline.export import (
     write_segmentation,
 )
 from gpu_worker.pipeline.load import load_scan
-from gpu_worker.pipeline.meshing.build import build_meshes
+from gpu_worker.pipeline.meshing.pieces import PieceParams
+from gpu_worker.pipeline.meshing.printing import (
+    PrintRequest,
+    PrintResult,
+    build_pieces,
+    piece_report,
+)
 from gpu_worker.pipeline.models import bundle_dir, get_segmenter, resolve_device
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.postprocess import postprocess
 from gpu_worker.pipeline.preprocess import prepare
+from gpu_worker.pipeline.result_files import (
+    BRAIN_FILE,
+    LABELS_FILE,
+    files_dir,
+    publish,
+    write_brain,
+    write_labels,
+)
 from gpu_worker.pipeline.segment import segment
-from gpu_worker.pipeline.types import MeshParams, Scan, Segmentation, StructureResult
+from gpu_worker.pipeline.types import Scan, Segmentation, StructureSpec
 from gpu_worker.progress import clocked, step
 from mrimesh.config import Settings
 from mrimesh.contract import Step
@@ -32,25 +46,28 @@ logger = logging.getLogger(__name__)
 #: step id, not label).
 REPORT_SCHEMA = 2
 
+#: What report.json says about the coordinates of the mesh files.
+COORDINATES_NOTE = (
+    "STL/OBJ/PLY/3MF: world (scanner) RAS+ in mm at the print size (print.scale_percent of life "
+    "size, scaled about the scanner's origin); GLB: glTF y-up in metres (same data, node transform)"
+)
 
-def _structure_report(structure: StructureResult) -> dict[str, object]:
-    labels = list(structure.spec.labels)
-    q = structure.quality
-    return {
-        "name": structure.spec.name,
-        "label": labels[0] if len(labels) == 1 else None,
-        "labels": labels,
-        "volume_ml": round(structure.volume_ml, 2),
-        "triangles": structure.triangles,
-        "vertices": structure.vertices,
-        "surface_area_cm2": round(structure.surface_area_mm2 / 100.0, 1),
-        "hull_area_ratio": structure.hull_area_ratio,
-        "watertight": q.watertight,
-        "manifold": q.edge_manifold and q.vertex_manifold,
-        "outward_normals": q.oriented and q.outward,
-        "components": q.components,
-        "files": dict(structure.files),
-    }
+
+def print_request(options: PipelineOptions, names: tuple[str, ...]) -> PrintRequest:
+    """The meshing step's request for ``options`` (``names``: the structures to make)."""
+    return PrintRequest(
+        structures=names,
+        formats=options.formats,
+        hollow_mm=options.hollow_mm,
+        scale_percent=options.scale_percent,
+        longest_side_mm=options.longest_side_mm,
+        params=PieceParams(
+            target_triangles=options.target_triangles,
+            smoothing_iterations=options.smoothing_iterations,
+            decimation=options.decimation,
+            iso_surface=options.iso_surface,
+        ),
+    )
 
 
 def _device_report(device: torch.device) -> str:
@@ -62,7 +79,8 @@ def _device_report(device: torch.device) -> str:
 def build_report(
     scan: Scan,
     seg: Segmentation,
-    structures: list[StructureResult],
+    printed: PrintResult,
+    request: PrintRequest,
     model: dict[str, object],
     device: torch.device,
     options: PipelineOptions,
@@ -81,16 +99,18 @@ def build_report(
             "shape": list(seg.labels.shape),
             "voxel_size_mm": np.linalg.norm(seg.affine[:3, :3], axis=0).round(4).tolist(),
         },
-        "coordinates": "STL/OBJ/PLY: world (scanner) RAS+ in mm, as the input's affine; "
-        "GLB: glTF y-up in metres (same data, node transform)",
+        "coordinates": COORDINATES_NOTE,
         "labels": {str(k): v for k, v in sorted(seg.names.items())},
         "label_volumes_ml": {
             seg.names.get(k, str(k)): round(float(label_counts[k]) * seg.voxel_ml, 2)
             for k in sorted(seg.names)
             if k != 0
         },
-        "structures": [_structure_report(s) for s in structures],
+        "structures": [piece_report(p) for p in printed.pieces],
+        "print": printed.summary(request),
+        "print_options": {**options.print_summary(), "structures": list(request.structures)},
         "segmentation": SEGMENTATION_FILE,
+        "files": {"labels": f"files/{LABELS_FILE}", "brain": f"files/{BRAIN_FILE}"},
         "options": {
             "formats": list(options.formats),
             "target_triangles": options.target_triangles,
@@ -103,6 +123,20 @@ def build_report(
         "steps": dict(step_seconds),
         "total_seconds": round(sum(step_seconds.values()), 3),
     }
+
+
+def structure_names(
+    options: PipelineOptions, structures: tuple[StructureSpec, ...]
+) -> tuple[str, ...]:
+    """The structures to make: those asked for, else every one the model defines; refuses one
+    the model cannot make (the hemispheres come from its ``brain``)."""
+    known = [s.name for s in structures]
+    makeable = known + (["left_hemisphere", "right_hemisphere"] if "brain" in known else [])
+    names = tuple(options.structures) if options.structures is not None else tuple(known)
+    unknown = sorted(set(names) - set(makeable))
+    if unknown:
+        raise ValueError(f"unknown structures {unknown}; this model makes {makeable}")
+    return names
 
 
 def run_pipeline(
@@ -126,36 +160,38 @@ def run_pipeline(
             scan = load_scan(Path(input_path), workdir=out_dir)
         with step(Step.PREPARING):
             segmenter = get_segmenter(str(bundle_dir(settings.model_bundle)), str(device))
-            known = [s.name for s in segmenter.bundle.structures]
-            unknown = sorted(set(options.structures or ()) - set(known))
-            if unknown:
-                raise ValueError(f"unknown structures {unknown}; this model has {known}")
+            names = structure_names(options, segmenter.bundle.structures)
             prepared = prepare(scan, device, options.work_spacing_mm)
         with step(Step.SEGMENTING):
             seg = segment(prepared, segmenter)
+            # The scan as the segmenter saw it, for the page's brain-only copy.
+            image = prepared.image.detach().to("cpu").numpy().astype(np.float32, copy=False)
             del prepared
         with step(Step.CLEANING_UP):
             seg = postprocess(seg)
         with step(Step.MESHING):
-            params = MeshParams(
-                target_triangles=options.target_triangles,
-                smoothing_iterations=options.smoothing_iterations,
-                decimation=options.decimation,
-                iso_surface=options.iso_surface,
-            )
-            structures = build_meshes(
-                seg,
-                params,
-                options.structures,
-                out_dir=out_dir,
-                formats=options.formats,
+            request = print_request(options, names)
+            printed = build_pieces(
+                seg.labels,
+                seg.affine,
+                seg.names,
+                seg.structures,
+                request,
+                out_dir,
                 processes=settings.mesh_processes,
             )
         with step(Step.EXPORTING):
             write_segmentation(seg, scan, out_dir / SEGMENTATION_FILE)
+            folder = files_dir(out_dir)
+            write_labels(seg.labels, seg.affine, folder / LABELS_FILE)
+            write_brain(image, seg.labels > 0, seg.affine, folder / BRAIN_FILE)
+            del image
         seconds = dict(clock.seconds)
-    report = build_report(scan, seg, structures, segmenter.describe(), device, options, seconds)
+    report = build_report(
+        scan, seg, printed, request, segmenter.describe(), device, options, seconds
+    )
     write_report(report, out_dir)
+    publish(out_dir, report)
     logger.info("pipeline done in %.1f s: %s", report["total_seconds"], report["steps"])
     return report
 
