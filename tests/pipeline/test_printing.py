@@ -1,0 +1,173 @@
+"""Printed pieces from a label map: hemispheres with flat cut faces, hollow shells, print size,
+3MF, and the checks a slicer makes, on a brain built from nilearn's MNI152 tissue maps (2 mm)."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import fill_voids
+import nibabel as nib
+import numpy as np
+import pytest
+
+from gpu_worker.pipeline.errors import InputError
+from gpu_worker.pipeline.meshing.measure import flatness, wall_thickness
+from gpu_worker.pipeline.meshing.midline import find_midline
+from gpu_worker.pipeline.meshing.pieces import PieceParams
+from gpu_worker.pipeline.meshing.printing import PrintRequest, build_pieces
+from gpu_worker.pipeline.meshing.surface import Mesh, check_mesh
+from gpu_worker.pipeline.meshing.threemf import read_3mf
+from gpu_worker.pipeline.types import StructureSpec
+from tests.pipeline.conftest import nilearn_map
+
+NAMES = {0: "background", 1: "csf", 2: "grey_matter", 3: "white_matter", 4: "ventricles"}
+SPECS = (
+    StructureSpec("brain", (2, 3, 4)),
+    StructureSpec("white_matter", (3,)),
+    StructureSpec("ventricles", (4,), keep_largest=False),
+)
+ALL = ("brain", "left_hemisphere", "right_hemisphere", "white_matter", "ventricles")
+PARAMS = PieceParams(target_triangles=30_000, smoothing_iterations=10)
+
+
+def read_stl(path: Path) -> Mesh:
+    """A binary STL as a mesh with shared vertices (welded by exact coordinates)."""
+    data = path.read_bytes()
+    (count,) = struct.unpack_from("<I", data, 80)
+    record = np.dtype([("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")])
+    corners = np.frombuffer(data, dtype=record, count=count, offset=84)["v"].reshape(-1, 3)
+    vertices, faces = np.unique(corners, axis=0, return_inverse=True)
+    return Mesh(vertices.astype(np.float64), faces.reshape(-1, 3).astype(np.int64))
+
+
+@pytest.fixture(scope="module")
+def mni_labels() -> tuple[np.ndarray, np.ndarray]:
+    """A tissue label map from nilearn's MNI152 grey and white matter maps, at 2 mm."""
+    grey = nib.load(str(nilearn_map("gm")))
+    white = np.asarray(nib.load(str(nilearn_map("wm"))).dataobj, dtype=np.float32)[::2, ::2, ::2]
+    gm = np.asarray(grey.dataobj, dtype=np.float32)[::2, ::2, ::2]
+    affine = grey.affine.copy()
+    affine[:3, :3] *= 2
+    brain = gm + white > 0.5
+    labels = np.zeros(gm.shape, np.uint8)
+    labels[brain & (gm >= white)] = 2
+    labels[brain & (white > gm)] = 3
+    labels[fill_voids.fill(brain) & ~brain] = 4  # cavities the tissue encloses: ventricles
+    return labels, affine
+
+
+def make(labels_affine, out: Path | None, **request) -> object:
+    labels, affine = labels_affine
+    request.setdefault("formats", ("stl", "3mf"))
+    request.setdefault("params", PARAMS)
+    return build_pieces(labels, affine, NAMES, SPECS, PrintRequest(**request), out, processes=1)
+
+
+@pytest.fixture(scope="module")
+def solid(mni_labels, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("solid")
+    return make(mni_labels, out, structures=ALL, formats=("stl", "glb", "3mf")), out
+
+
+@pytest.fixture(scope="module")
+def hollow(mni_labels, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("hollow")
+    result = make(
+        mni_labels,
+        out,
+        structures=("brain", "left_hemisphere", "right_hemisphere", "white_matter"),
+        hollow_mm=2.0,
+        longest_side_mm=120.0,
+    )
+    return result, out
+
+
+def test_every_piece_is_closed_manifold_and_outward_in_its_files(solid, hollow) -> None:
+    for result, out in (solid, hollow):
+        assert {p.name for p in result.pieces} >= {"brain", "left_hemisphere", "right_hemisphere"}
+        for piece in result.pieces:
+            assert piece.quality.ok, piece.name
+            quality = check_mesh(read_stl(out / piece.files["stl"]))
+            assert quality.ok, piece.name
+
+
+def test_hemispheres_are_alike_apart_and_flat_where_cut(solid, mni_labels) -> None:
+    result, out = solid
+    plane = result.plane
+    assert plane is not None
+    # the MNI152 template is symmetric about x = 0
+    assert abs(plane.normal[0]) > 0.999 and abs(plane.offset_mm) < 2.0
+    pieces = {p.name: p for p in result.pieces}
+    left, right = pieces["left_hemisphere"], pieces["right_hemisphere"]
+    assert abs(left.material_ml - right.material_ml) / max(left.material_ml, right.material_ml) < 0.1
+    normal = np.asarray(plane.normal)
+    for piece, side in ((left, -1), (right, 1)):
+        mesh = read_stl(out / piece.files["stl"])
+        depth = side * (mesh.vertices @ normal - plane.offset_mm)
+        # every vertex on its own side, past half the gap: the pieces cannot intersect
+        assert depth.min() >= 0.2 - 1e-3
+        on_cut = np.abs(depth - 0.2) < 1e-3
+        cut_faces = on_cut[mesh.faces].all(axis=1)
+        corners = mesh.vertices[mesh.faces[cut_faces]]
+        area = 0.5 * np.linalg.norm(
+            np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+        ).sum()
+        assert area > 3000  # mm²: a real cut face, not a sliver
+        fitted, deviation = flatness(corners.reshape(-1, 3))
+        assert deviation <= 0.5
+        assert abs(abs(fitted @ normal) - 1) < 1e-3
+        # the cut face's normals point at the other hemisphere
+        assert (mesh.face_normals()[cut_faces] @ normal * side < -0.99).mean() > 0.99
+    assert left.print_size_mm[1] == pytest.approx(pieces["brain"].print_size_mm[1], rel=0.05)
+
+
+def test_midline_is_found_in_a_tilted_head(mni_labels) -> None:
+    labels, affine = mni_labels
+    angle = np.deg2rad(8.0)  # the head turned 8 degrees about the vertical axis
+    turn = np.eye(4)
+    turn[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    plane = find_midline(labels, turn @ affine)
+    expected = turn[:3, :3] @ np.array([1.0, 0, 0])
+    assert abs(np.asarray(plane.normal) @ expected) > np.cos(np.deg2rad(1.5))
+
+
+def test_hollow_walls_are_at_least_what_was_asked(hollow) -> None:
+    result, out = hollow
+    for piece in result.pieces:
+        assert piece.hollow and piece.cavities >= 1, piece.name
+        mesh = read_stl(out / piece.files["stl"])
+        walls = wall_thickness(mesh, samples=2000)
+        assert np.percentile(walls, 1) >= 2.0 - 0.2, piece.name
+        # the material volume reported is the shell's, as the file holds it
+        assert piece.material_ml == pytest.approx(mesh.signed_volume() / 1000.0, rel=1e-3)
+        solid_ml = piece.volume_ml * result.scale**3
+        assert piece.material_ml < (0.6 if piece.name == "brain" else 0.95) * solid_ml
+
+
+def test_print_size_is_what_was_asked(solid, hollow, mni_labels) -> None:
+    result, _ = hollow
+    union = np.max([p.print_size_mm for p in result.pieces], axis=0)
+    assert max(union) == pytest.approx(120.0, rel=0.01)
+    half = make(mni_labels, None, structures=("brain",), scale_percent=50.0)
+    life = {p.name: p for p in solid[0].pieces}["brain"]
+    assert half.scale == 0.5
+    assert np.allclose(half.pieces[0].print_size_mm, np.asarray(life.print_size_mm) * 0.5, rtol=0.01)
+
+
+def test_3mf_holds_each_piece_with_its_colour(solid) -> None:
+    result, out = solid
+    objects = read_3mf(out / result.files["3mf"])
+    assert [name for name, _, _ in objects] == [p.name for p in result.pieces]
+    colours = {name: colour for name, _, colour in objects}
+    assert len(set(colours.values())) == len(colours)  # one colour each
+    for (_, mesh, _), piece in zip(objects, result.pieces, strict=True):
+        assert check_mesh(mesh).ok
+        assert mesh.signed_volume() / 1000.0 == pytest.approx(piece.material_ml, rel=1e-3)
+
+
+def test_walls_thicker_than_every_piece_are_refused(mni_labels) -> None:
+    with pytest.raises(InputError) as refused:
+        make(mni_labels, None, structures=("white_matter",), hollow_mm=20.0)
+    assert refused.value.code == "invalid_option"
+    assert "hollow_mm 20" in refused.value.message
