@@ -11,7 +11,8 @@ venv=.venv
 
 need_pkgs=(redis-server libusb-1.0-0 libgomp1)
 if [ "$mode" = test ]; then
-  need_pkgs+=(chromium)
+  # prusa-slicer and admesh: the slicer tests check the printed pieces as a real slicer reads them
+  need_pkgs+=(chromium prusa-slicer admesh)
   requirements=requirements/test.txt
 else
   requirements=requirements/worker.txt

@@ -100,7 +100,9 @@ def test_hemispheres_are_alike_apart_and_flat_where_cut(solid, mni_labels) -> No
     assert abs(plane.normal[0]) > 0.999 and abs(plane.offset_mm) < 2.0
     pieces = {p.name: p for p in result.pieces}
     left, right = pieces["left_hemisphere"], pieces["right_hemisphere"]
-    assert abs(left.material_ml - right.material_ml) / max(left.material_ml, right.material_ml) < 0.1
+    assert (
+        abs(left.material_ml - right.material_ml) / max(left.material_ml, right.material_ml) < 0.1
+    )
     normal = np.asarray(plane.normal)
     for piece, side in ((left, -1), (right, 1)):
         mesh = read_stl(out / piece.files["stl"])
@@ -110,9 +112,12 @@ def test_hemispheres_are_alike_apart_and_flat_where_cut(solid, mni_labels) -> No
         on_cut = np.abs(depth - 0.2) < 1e-3
         cut_faces = on_cut[mesh.faces].all(axis=1)
         corners = mesh.vertices[mesh.faces[cut_faces]]
-        area = 0.5 * np.linalg.norm(
-            np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
-        ).sum()
+        area = (
+            0.5
+            * np.linalg.norm(
+                np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+            ).sum()
+        )
         assert area > 3000  # mm²: a real cut face, not a sliver
         fitted, deviation = flatness(corners.reshape(-1, 3))
         assert deviation <= 0.5
@@ -152,7 +157,9 @@ def test_print_size_is_what_was_asked(solid, hollow, mni_labels) -> None:
     half = make(mni_labels, None, structures=("brain",), scale_percent=50.0)
     life = {p.name: p for p in solid[0].pieces}["brain"]
     assert half.scale == 0.5
-    assert np.allclose(half.pieces[0].print_size_mm, np.asarray(life.print_size_mm) * 0.5, rtol=0.01)
+    assert np.allclose(
+        half.pieces[0].print_size_mm, np.asarray(life.print_size_mm) * 0.5, rtol=0.01
+    )
 
 
 def test_3mf_holds_each_piece_with_its_colour(solid) -> None:
@@ -171,3 +178,28 @@ def test_walls_thicker_than_every_piece_are_refused(mni_labels) -> None:
         make(mni_labels, None, structures=("white_matter",), hollow_mm=20.0)
     assert refused.value.code == "invalid_option"
     assert "hollow_mm 20" in refused.value.message
+
+
+def test_3mf_places_pieces_on_the_bed_hemispheres_flat_side_down(solid) -> None:
+    result, out = solid
+    from gpu_worker.pipeline.meshing.threemf import ColouredMesh, bed_layout
+
+    pieces = {p.name: p for p in result.pieces}
+    meshes = {name: mesh for name, mesh, _ in read_3mf(out / result.files["3mf"])}
+    normal = np.asarray(result.plane.normal)
+    layout = bed_layout(
+        [
+            ColouredMesh(n, meshes[n], (1, 1, 1), tuple(side * normal) if side else None)
+            for n, side in (("brain", 0), ("left_hemisphere", 1), ("right_hemisphere", -1))
+        ]
+    )
+    spans = []
+    for (rotation, shift), name in zip(layout, ("brain", "left_hemisphere", "right_hemisphere")):
+        placed = meshes[name].vertices @ rotation.T + shift
+        assert placed[:, 2].min() == pytest.approx(0.0, abs=1e-6)  # resting on the bed
+        spans.append((placed[:, 0].min(), placed[:, 0].max()))
+        if name != "brain":  # the cut face is the bottom: a large share of faces at z = 0
+            bottom = (placed[meshes[name].faces][:, :, 2] < 1e-3).all(axis=1)
+            assert bottom.sum() > 100
+    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))  # side by side, apart
+    assert pieces["brain"].files == {"stl": "brain.stl", "glb": "brain.glb"}

@@ -71,6 +71,11 @@ class Cut:
         """How far world points (N, 3) are inside the kept side, past half the gap, in mm."""
         return self.side * self.plane.distance(points) - self.gap_mm / 2
 
+    @property
+    def down(self) -> tuple[float, float, float]:
+        """The cut face's outward normal: the way the piece lies flat on a print bed."""
+        return tuple(float(-self.side * v) for v in self.plane.normal)  # type: ignore[return-value]
+
     def snap(self, vertices: np.ndarray, tolerance_mm: float) -> np.ndarray:
         """World ``vertices`` with every one less than ``tolerance_mm`` inside (or outside) the
         kept side moved onto the cut face, along the plane's normal."""

@@ -112,13 +112,16 @@ class _WriteJob:
     meshes: tuple[Mesh, ...]
     formats: tuple[str, ...]
     out_dir: Path
+    #: world direction each piece should lie on (a hemisphere's cut face), by name
+    down: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
 
 def _write(job: _WriteJob) -> dict[str, str]:
     """Write one piece's mesh files, or (several pieces) the 3MF; in a helper process."""
     if len(job.formats) == 1 and job.formats[0] == "3mf":
         pieces = [
-            ColouredMesh(n, m, color_of(n)) for n, m in zip(job.names, job.meshes, strict=True)
+            ColouredMesh(n, m, color_of(n), job.down.get(n))
+            for n, m in zip(job.names, job.meshes, strict=True)
         ]
         return {"3mf": write_3mf(pieces, job.out_dir / THREEMF_FILE)}
     name, mesh = job.names[0], job.meshes[0]
@@ -274,7 +277,14 @@ def build_pieces(
             order = [n for n in request.structures if n in files]
             by_name = {m.name: p for m, p in zip(meshed, printed, strict=True)}
             writes.insert(
-                0, _WriteJob(tuple(order), tuple(by_name[n] for n in order), ("3mf",), out_dir)
+                0,
+                _WriteJob(
+                    tuple(order),
+                    tuple(by_name[n] for n in order),
+                    ("3mf",),
+                    out_dir,
+                    {j.name: j.cut.down for j in jobs if j.cut is not None},
+                ),
             )
         written = 0
 

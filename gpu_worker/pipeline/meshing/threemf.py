@@ -3,7 +3,9 @@ lib3mf (the 3MF Consortium's reference library, pinned in requirements/worker.tx
 
 Each piece is a mesh object with a base material (name and display colour) from one material
 group, so a multi-material printer's slicer can give each its own filament. Units are mm, at the
-print size, in the scanner's RAS+ frame like the STL files.
+print size; the mesh data is in the scanner's RAS+ frame like the STL files, and each object's
+build item places it on the print bed: side by side along x, resting on z = 0, a hemisphere
+lying on its flat cut face (no supports under the cut).
 """
 
 from __future__ import annotations
@@ -25,6 +27,40 @@ class ColouredMesh:
     name: str  #: shown in the slicer's object list
     mesh: Mesh
     color: tuple[float, float, float]  #: linear RGB, 0..1
+    #: world direction that should face down on the bed (a hemisphere's cut face), or None
+    down: tuple[float, float, float] | None = None
+
+
+#: Space between neighbouring objects on the bed, in mm.
+BED_GAP_MM = 5.0
+
+
+def _rotation_down(down: tuple[float, float, float] | None) -> np.ndarray:
+    """The rotation taking ``down`` to -z (identity for None)."""
+    if down is None:
+        return np.eye(3)
+    a = np.asarray(down, dtype=np.float64)
+    a /= np.linalg.norm(a)
+    b = np.array([0.0, 0.0, -1.0])
+    v, c = np.cross(a, b), float(a @ b)
+    if np.linalg.norm(v) < 1e-12:
+        return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1 + c)
+
+
+def bed_layout(pieces: Sequence[ColouredMesh]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each piece's placement on the bed: rotation (3, 3) and translation (3,), p' = R p + t."""
+    placements, x = [], 0.0
+    for piece in pieces:
+        rotation = _rotation_down(piece.down)
+        turned = piece.mesh.vertices @ rotation.T
+        lo, hi = turned.min(axis=0), turned.max(axis=0)
+        shift = np.array([x - lo[0], -(lo[1] + hi[1]) / 2, -lo[2]])
+        placements.append((rotation, shift))
+        x += float(hi[0] - lo[0]) + BED_GAP_MM
+    centre = x - BED_GAP_MM
+    return [(r, t - np.array([centre / 2, 0.0, 0.0])) for r, t in placements]
 
 
 def _set_geometry(lib3mf: object, mesh_object: object, mesh: Mesh) -> None:
@@ -57,14 +93,19 @@ def write_3mf(pieces: Sequence[ColouredMesh], path: Path) -> str:
     model.SetUnit(lib3mf.ModelUnit.MilliMeter)
     model.GetMetaDataGroup().AddMetaData("", "Application", "mrimesh", "string", False)
     materials = model.AddBaseMaterialGroup()
-    for piece in pieces:
+    for piece, (rotation, shift) in zip(pieces, bed_layout(pieces), strict=True):
         r, g, b = (round(min(max(c, 0.0), 1.0) * 255) for c in piece.color)
         material = materials.AddMaterial(piece.name, wrapper.RGBAToColor(r, g, b, 255))
         mesh_object = model.AddMeshObject()
         mesh_object.SetName(piece.name)
         _set_geometry(lib3mf, mesh_object, piece.mesh)
         mesh_object.SetObjectLevelProperty(materials.GetUniqueResourceID(), material)
-        model.AddBuildItem(mesh_object, wrapper.GetIdentityTransform())
+        transform = wrapper.GetIdentityTransform()
+        for i in range(3):  # 3MF transforms act on row vectors: p' = p M, last row the shift
+            for j in range(3):
+                transform.Fields[i][j] = float(rotation[j, i])
+            transform.Fields[3][i] = float(shift[i])
+        model.AddBuildItem(mesh_object, transform)
     tmp = path.with_name(f".{path.name}.tmp")
     writer = model.QueryWriter("3mf")
     writer.SetDecimalPrecision(4)  # 0.1 µm: far below any printer's resolution
