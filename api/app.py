@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from api import errors, extensions, frontend, jobs, rate_limits, security, stats, uploads
+from api import errors, extensions, frontend, jobs, meshes, rate_limits, security, stats, uploads
 from api.upload_stream import StreamingUploadRequest
 from mrimesh.config import Settings
 
@@ -34,7 +34,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_app(app, settings)
     errors.init_app(app)
     security.init_app(app, link_origin=extensions.get_services_of(app).storage.link_origin())
-    for blueprint in (uploads.bp, jobs.bp, stats.bp, frontend.bp):
+    for blueprint in (uploads.bp, jobs.bp, meshes.bp, stats.bp, frontend.bp):
         app.register_blueprint(blueprint)
     rate_limits.init_app(app, settings)
     return app

@@ -39,6 +39,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     _limit(app, limiter, "uploads.upload", settings.upload_rate_limit, get_remote_address)
     for endpoint in ("jobs.status", "jobs.download", "jobs.result_file"):
         _limit(app, limiter, endpoint, settings.poll_rate_limit, per_client_and_job)
+    _limit(app, limiter, "meshes.remake", settings.remake_rate_limit, per_client_and_job)
     return limiter
 
 

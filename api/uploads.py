@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -17,6 +18,12 @@ from mrimesh import limits
 from mrimesh.enqueue import enqueue_job
 from mrimesh.errors import ErrorCode
 from mrimesh.paths import new_job_id
+from mrimesh.print_options import (
+    OPTIONS_OBJECT,
+    InvalidOption,
+    options_document,
+    parse_print_options,
+)
 from mrimesh.storage import input_name
 
 logger = logging.getLogger(__name__)
@@ -35,6 +42,10 @@ def upload() -> ResponseReturnValue:
     if accepted is None:
         abort(ErrorCode.UNSUPPORTED_TYPE)
     suffix, kind = accepted
+    try:  # print options as form fields beside the file (issue 11); none: the defaults
+        options = parse_print_options(request.form.to_dict(), text=True)
+    except InvalidOption as e:
+        abort(ErrorCode.INVALID_OPTION, e.message)
     job_id = new_job_id()
     # The body is already in a temporary file (StreamingUploadRequest); link it under a name
     # with the right suffix, check it, then put it in the store: the job exists only after that.
@@ -43,6 +54,12 @@ def upload() -> ResponseReturnValue:
         size = store_upload(file.stream, staged)
         checked = check_upload(staged, kind)
         services.storage.put(job_id, input_name(suffix), staged)
+        chosen = staged.with_name(f"options-{job_id}.json")  # never the upload's (linked) file
+        try:
+            chosen.write_text(json.dumps(options_document(options)), encoding="utf-8")
+            services.storage.put(job_id, OPTIONS_OBJECT, chosen)
+        finally:
+            chosen.unlink(missing_ok=True)
     except InputRejected as e:
         logger.info("upload rejected (%s)", e.code)
         abort(e.code, e.message)

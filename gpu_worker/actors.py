@@ -12,6 +12,7 @@ own scratch.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -27,10 +28,16 @@ from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.package import package_results
 from gpu_worker.pipeline.run import run_pipeline
 from gpu_worker.progress import Cancelled, step
-from mrimesh.contract import ACTOR_NAME, QUEUE_NAME, Step
+from mrimesh.contract import ACTOR_NAME, QUEUE_NAME, REMAKE_ACTOR_NAME, Step
 from mrimesh.errors import ErrorCode
 from mrimesh.outcome import JobOutcome
 from mrimesh.paths import is_job_id
+from mrimesh.print_options import (
+    OPTIONS_OBJECT,
+    InvalidOption,
+    PrintOptions,
+    read_options_document,
+)
 from mrimesh.storage import (
     FILES_PREFIX,
     INPUT_PREFIX,
@@ -45,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 #: Report fields copied into the job record for ``/status``.
 _SUMMARY_KEYS = ("structures", "input", "model", "device", "notes")
+#: The files a re-make fetches from the job it starts from (plan contract 6).
+LABELS_NAME, REPORT_NAME, BRAIN_NAME = "labels.nii.gz", "report.json", "brain.nii.gz"
 #: Folder of the pipeline's output (``<out_dir>/files/``) whose files become ``files/<name>``.
 _FILES_DIR = FILES_PREFIX.rstrip("/")
 
@@ -78,15 +87,82 @@ def process_job(job_id: str) -> JobOutcome:
     scratch = scratch_folder(job_id)
     try:
         upload = _fetch_upload(store, job_id, scratch)
+        print_options, _ = _fetch_options(store, job_id, scratch)
         work_dir = scratch / "work"
-        report = _run_with_cpu_fallback(upload, work_dir)
-        with step(Step.PACKAGING):
-            zip_path = package_results(work_dir, scratch / RESULT_ZIP)
-            for name, path in result_files(work_dir):
-                store.put(job_id, name, path)
-            store.put(job_id, RESULT_ZIP, zip_path)  # last: the zip's presence means "all stored"
+        report = _run_with_cpu_fallback(upload, work_dir, print_options)
+        _store_results(store, job_id, work_dir, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    return _outcome(report)
+
+
+@dramatiq.actor(
+    actor_name=REMAKE_ACTOR_NAME,
+    queue_name=QUEUE_NAME,
+    throws=(InputError, Cancelled),
+)
+def remake_job(job_id: str) -> JobOutcome:
+    """Re-make an earlier job's pieces with new print options (issue 11): no segmentation.
+
+    The new job's store holds the options and the id of the job it starts from; that job's
+    label map, brain-only scan and report are fetched from its own stored ``files/``. Its
+    results are stored exactly like a scan's, so status, ETA and download work the same.
+    """
+    from gpu_worker.pipeline.remake import remake
+
+    store = storage()
+    scratch = scratch_folder(job_id)
+    try:
+        with step(Step.LOADING_LABELS):
+            print_options, source_job = _fetch_options(store, job_id, scratch)
+            if source_job is None:
+                raise InputError(
+                    "This re-make does not say which job it starts from.", "not_remakeable"
+                )
+            source = scratch / "source"
+            for name in (LABELS_NAME, REPORT_NAME, BRAIN_NAME):
+                try:
+                    store.fetch(source_job, f"{FILES_PREFIX}{name}", source / _FILES_DIR / name)
+                except ObjectMissing:
+                    if name != BRAIN_NAME:
+                        raise InputError(
+                            "The job to re-make is no longer available (expired or deleted); "
+                            "upload the scan again.",
+                            code="not_remakeable",
+                        ) from None
+        work_dir = scratch / "work"
+        report = remake(source, work_dir, PipelineOptions.from_print(print_options), settings)
+        _store_results(store, job_id, work_dir, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return _outcome(report)
+
+
+def _fetch_options(
+    store: JobStorage, job_id: str, scratch: Path
+) -> tuple[PrintOptions, str | None]:
+    """The job's print options (defaults when none were stored) and, for a re-make, its source."""
+    local = scratch / OPTIONS_OBJECT
+    try:
+        store.fetch(job_id, OPTIONS_OBJECT, local)
+    except ObjectMissing:
+        return PrintOptions(), None
+    try:
+        return read_options_document(json.loads(local.read_text(encoding="utf-8")))
+    except (ValueError, InvalidOption) as e:
+        raise InputError(f"The print options are not valid: {e}", code="invalid_option") from e
+
+
+def _store_results(store: JobStorage, job_id: str, work_dir: Path, scratch: Path) -> None:
+    """Zip the results and put the page's files, then the zip, into the store."""
+    with step(Step.PACKAGING):
+        zip_path = package_results(work_dir, scratch / RESULT_ZIP)
+        for name, path in result_files(work_dir):
+            store.put(job_id, name, path)
+        store.put(job_id, RESULT_ZIP, zip_path)  # last: the zip's presence means "all stored"
+
+
+def _outcome(report: dict[str, Any]) -> JobOutcome:
     return JobOutcome(
         voxels=int((report.get("input") or {}).get("voxels") or 1),
         summary={key: report[key] for key in _SUMMARY_KEYS if key in report},
@@ -150,20 +226,27 @@ def result_files(out_dir: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def _run_with_cpu_fallback(upload: Path, work_dir: Path) -> dict[str, Any]:
+def _run_with_cpu_fallback(
+    upload: Path, work_dir: Path, print_options: PrintOptions | None = None
+) -> dict[str, Any]:
     """Run the pipeline on the configured device; on CUDA out-of-memory, once more on the CPU.
 
     A scan too large for the GPU's free memory still completes (slower) instead of failing.
     """
+    print_options = print_options or PrintOptions()
     shutil.rmtree(work_dir, ignore_errors=True)
     try:
-        return run_pipeline(upload, work_dir, settings=settings)
+        options = PipelineOptions.from_print(print_options)
+        return run_pipeline(upload, work_dir, options=options, settings=settings)
     except torch.cuda.OutOfMemoryError:
         logger.warning("CUDA out of memory; running this job again on the CPU")
         torch.cuda.empty_cache()
         shutil.rmtree(work_dir, ignore_errors=True)
         report = run_pipeline(
-            upload, work_dir, options=PipelineOptions(device="cpu"), settings=settings
+            upload,
+            work_dir,
+            options=PipelineOptions.from_print(print_options, device="cpu"),
+            settings=settings,
         )
         report.setdefault("notes", []).append(
             "The GPU ran out of memory for this scan; it was processed on the CPU instead."

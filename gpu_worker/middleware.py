@@ -41,7 +41,7 @@ from dramatiq.middleware import SkipMessage
 from gpu_worker.progress import Cancelled, StepClock, install_clock, uninstall_clock
 from gpu_worker.sidecar import start_sidecar
 from mrimesh.config import Settings
-from mrimesh.contract import ACTOR_NAME, PRIOR_STEP_WEIGHTS, STEP_IDS, JobStatus
+from mrimesh.contract import JOB_ACTORS, STEP_IDS, JobStatus, prior_step_weights
 from mrimesh.errors import ErrorCode
 from mrimesh.eta import progress_percent
 from mrimesh.lifecycle import Lifecycle
@@ -127,7 +127,7 @@ class JobProgress(Middleware):
     # -- message lifecycle -----------------------------------------------------------------
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         """Start the job, or skip a message whose job may not run."""
-        if message.actor_name != ACTOR_NAME:
+        if message.actor_name not in JOB_ACTORS:
             return
         job_id = str(message.args[0])
         try:
@@ -147,7 +147,7 @@ class JobProgress(Middleware):
         running = RunningJob(
             job_id=job_id,
             started_at=started_at,
-            estimates=started.step_estimates or dict(PRIOR_STEP_WEIGHTS),
+            estimates=started.step_estimates or prior_step_weights(started.kind),
             clock=StepClock(),
             start_gap=started_at - self._last_finished_at if waited_for_us else None,
         )

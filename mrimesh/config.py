@@ -41,6 +41,9 @@ DEFAULT_PROGRESS_WRITE_INTERVAL_SECONDS = 0.25
 DEFAULT_UPLOAD_RATE_LIMIT = "30 per hour"
 #: Status/download requests allowed per client address and job (a 2 s poll needs 30 per minute).
 DEFAULT_POLL_RATE_LIMIT = "120 per minute"
+#: Re-makes (POST /jobs/<id>/meshes) allowed per client address and job: each one occupies a
+#: worker for seconds, so a person trying options finds this generous and a script does not.
+DEFAULT_REMAKE_RATE_LIMIT = "6 per minute;60 per hour"
 #: Reverse proxies in front of the API whose X-Forwarded-For is trusted (1 behind nginx).
 DEFAULT_PROXY_HOPS = 0
 #: Torch device for inference: "auto" (cuda if available, else cpu), "cuda", "cuda:N" or "cpu".
@@ -101,6 +104,7 @@ class Settings:
     progress_write_interval_seconds: float = DEFAULT_PROGRESS_WRITE_INTERVAL_SECONDS
     upload_rate_limit: str = DEFAULT_UPLOAD_RATE_LIMIT
     poll_rate_limit: str = DEFAULT_POLL_RATE_LIMIT
+    remake_rate_limit: str = DEFAULT_REMAKE_RATE_LIMIT
     proxy_hops: int = DEFAULT_PROXY_HOPS
     device: str = DEFAULT_DEVICE
     model_bundle: str = DEFAULT_MODEL_BUNDLE

@@ -8,6 +8,23 @@ from enum import StrEnum
 QUEUE_NAME = "mrimesh-jobs"
 #: Dramatiq actor that processes one job; it takes a single argument, the job id.
 ACTOR_NAME = "process_job"
+#: Dramatiq actor that re-makes a finished job's pieces with new print options (issue 11): it
+#: takes the new job's id; the job it starts from and the options are in the new job's store.
+REMAKE_ACTOR_NAME = "remake_job"
+#: Actors whose messages carry a job id and go through the job lifecycle.
+JOB_ACTORS = frozenset({ACTOR_NAME, REMAKE_ACTOR_NAME})
+
+
+class JobKind(StrEnum):
+    """What a job starts from: an uploaded scan, or an earlier job's label map (a re-make)."""
+
+    SCAN = "scan"
+    REMAKE = "remake"
+
+
+def actor_of(kind: str | None) -> str:
+    """The actor that runs a job of ``kind`` (None is a scan)."""
+    return REMAKE_ACTOR_NAME if kind == JobKind.REMAKE else ACTOR_NAME
 
 
 class JobStatus(StrEnum):
@@ -42,6 +59,7 @@ class Step(StrEnum):
     PREPARING = "preparing"
     SEGMENTING = "segmenting"
     CLEANING_UP = "cleaning_up"
+    LOADING_LABELS = "loading_labels"  #: a re-make's first step: the saved label map
     MESHING = "meshing"
     EXPORTING = "exporting"
     PACKAGING = "packaging"
@@ -58,6 +76,7 @@ STEP_LABELS: dict[str, str] = {
     Step.PREPARING: "Preparing",
     Step.SEGMENTING: "Segmenting",
     Step.CLEANING_UP: "Cleaning up",
+    Step.LOADING_LABELS: "Loading segmentation",
     Step.MESHING: "Generating meshes",
     Step.EXPORTING: "Exporting",
     Step.PACKAGING: "Packaging",
@@ -101,7 +120,22 @@ PRIOR_STEP_WEIGHTS: dict[str, float] = {
     Step.PREPARING: 0.03,
     Step.SEGMENTING: 0.45,
     Step.CLEANING_UP: 0.06,
+    Step.LOADING_LABELS: 0.0,  # a scan's job never runs it
     Step.MESHING: 0.37,
     Step.EXPORTING: 0.02,
     Step.PACKAGING: 0.05,
 }
+
+#: The same for a re-make (issue 11), which meshes a saved label map: measured on the 2 mm T1 of
+#: ../shared/data, 2 CPU cores (bench/README.md).
+REMAKE_PRIOR_STEP_WEIGHTS: dict[str, float] = {
+    Step.LOADING_LABELS: 0.05,
+    Step.MESHING: 0.75,
+    Step.EXPORTING: 0.05,
+    Step.PACKAGING: 0.15,
+}
+
+
+def prior_step_weights(kind: str | None) -> dict[str, float]:
+    """The prior step weights for a job of ``kind`` (``JobKind``; None is a scan)."""
+    return dict(REMAKE_PRIOR_STEP_WEIGHTS if kind == JobKind.REMAKE else PRIOR_STEP_WEIGHTS)

@@ -60,6 +60,16 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = (
         "rate_limited", 429, "request", "Too many requests; please slow down and try again shortly."
     )  # fmt: skip
+    # -- print options and re-makes (issue 11) ---------------------------------------------------
+    INVALID_OPTION = (
+        "invalid_option", 422, "request",
+        "A print option is not valid; the message names it and its allowed values.",
+    )  # fmt: skip
+    NOT_REMAKEABLE = (
+        "not_remakeable", 409, "request",
+        "This job's pieces cannot be made again (it did not complete, or its segmentation is "
+        "gone); upload the scan again.",
+    )  # fmt: skip
 
     # -- the upload, refused at once by the API or failed by the worker's loader ------------------
     TOO_LARGE = "too_large", 413, "input", "The file is too large."

@@ -51,6 +51,10 @@ class JobRecord:
     completed_steps: dict[str, float] = field(default_factory=dict)
     duration_seconds: float | None = None
     result: dict[str, Any] | None = None
+    #: ``scan`` (an upload) or ``remake`` (meshes from an earlier job's label map)
+    kind: str = "scan"
+    #: the job a re-make starts from
+    source_job_id: str | None = None
 
     @classmethod
     def from_hash(cls, raw: Mapping[bytes | str, bytes | str]) -> JobRecord:
@@ -82,6 +86,8 @@ class JobRecord:
             completed_steps=_by_step_id(_json(h.get("completed_steps"))) or {},
             duration_seconds=_float(h.get("duration_seconds")),
             result=_json(h.get("result")),
+            kind=h.get("kind") or "scan",
+            source_job_id=h.get("source_job_id") or None,
         )
 
 

@@ -92,6 +92,15 @@ class Keys:
         return f"{self.prefix}:timings:jobs"
 
     @property
+    def timings_remakes(self) -> str:
+        """The same for re-makes, kept apart: their steps and durations are a scan's minority."""
+        return f"{self.prefix}:timings:remakes"
+
+    def timings_for(self, kind: str | None) -> str:
+        """The timing list of jobs of ``kind`` (``JobKind``; None is a scan)."""
+        return self.timings_remakes if kind == "remake" else self.timings_jobs
+
+    @property
     def timings_queue_wait(self) -> str:
         """List of the last N queue waits in seconds, newest first."""
         return f"{self.prefix}:timings:queue_wait"

@@ -41,7 +41,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from mrimesh.config import Settings
-from mrimesh.contract import JobStatus
+from mrimesh.contract import JobStatus, actor_of
 from mrimesh.enqueue import enqueue_job
 from mrimesh.errors import ErrorCode
 from mrimesh.jobs import JobRecord, JobStore
@@ -135,9 +135,14 @@ class Lifecycle:
         input_kind: str,
         input_bytes: int,
         input_voxels: int | None,
+        kind: str = "scan",
+        source_job_id: str | None = None,
         at: float | None = None,
     ) -> JobRecord:
-        """(none) → queued: record the job, put it in the waiting line, count the upload."""
+        """(none) → queued: record the job, put it in the waiting line, count the upload.
+
+        A re-make (``kind="remake"``) names the job whose label map it starts from.
+        """
         at = _now() if at is None else at
         expires_at = at + self.settings.job_ttl_seconds
         seq = self.client.incr(self.keys.waiting_seq)
@@ -155,6 +160,10 @@ class Lifecycle:
         }
         if input_voxels:
             fields["input_voxels"] = str(input_voxels)
+        if kind != "scan":
+            fields["kind"] = kind
+        if source_job_id:
+            fields["source_job_id"] = source_job_id
         key = self.keys.job(job_id)
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(key, mapping=fields)
@@ -213,9 +222,12 @@ class Lifecycle:
         """queued → processing: count the attempt, leave the waiting line, time the wait, store
         the per-step estimates for this job's size (from the timing history)."""
         at = _now() if at is None else at
-        model = StatsReader(self.client, self.settings).timing_model()
+        reader = StatsReader(self.client, self.settings)
+        # a re-make's steps and durations come from re-makes' own history (issue 11)
+        models = {kind: reader.timing_model(kind) for kind in ("scan", "remake")}
 
         def start(pipe: redis.client.Pipeline, before: JobRecord) -> Mapping[str, str]:
+            model = models["remake" if before.kind == "remake" else "scan"]
             step_estimates = model.step_estimates(before.input_voxels)
             fields = {
                 "status": JobStatus.PROCESSING.value,
@@ -318,8 +330,9 @@ class Lifecycle:
             pipe.hset(self.keys.job(job_id), mapping=fields)
             pipe.zrem(self.keys.active, job_id)
             pipe.hincrby(self.keys.stats, "completed_jobs", 1)
-            pipe.lpush(self.keys.timings_jobs, timing.to_json())
-            pipe.ltrim(self.keys.timings_jobs, 0, self.settings.timing_window - 1)
+            timings = self.keys.timings_for(before.kind)  # re-makes have their own history
+            pipe.lpush(timings, timing.to_json())
+            pipe.ltrim(timings, 0, self.settings.timing_window - 1)
             self.jobs.histogram("job_seconds").observe(pipe, duration)
             for step, seconds in steps.items():
                 self.jobs.histogram(f"step_seconds:{step}").observe(pipe, seconds)
@@ -389,7 +402,7 @@ class Lifecycle:
 
         after = self._transition(job_id, "retry", requeue)[1]
         if after is not None:
-            enqueue_job(self.broker, job_id)
+            enqueue_job(self.broker, job_id, actor_of(after.kind))
         return after
 
     def attempt_failed(

@@ -278,3 +278,23 @@ def allowed_ranges() -> dict[str, object]:
             "default": DEFAULT_TARGET_TRIANGLES,
         },
     }
+
+
+#: Object name, in a job's store, of the options its worker reads (a message carries the job id
+#: only): ``{"print_options": {...}, "source_job_id": "<id>"}``, the source for a re-make only.
+OPTIONS_OBJECT = "options.json"
+
+
+def options_document(options: PrintOptions, source_job_id: str | None = None) -> dict[str, Any]:
+    """What :data:`OPTIONS_OBJECT` holds."""
+    document: dict[str, Any] = {"print_options": options.to_dict()}
+    if source_job_id:
+        document["source_job_id"] = source_job_id
+    return document
+
+
+def read_options_document(data: Mapping[str, Any]) -> tuple[PrintOptions, str | None]:
+    """The options and the source job of an :data:`OPTIONS_OBJECT` document."""
+    options = options_from_dict(data.get("print_options") or {})
+    source = data.get("source_job_id")
+    return options, str(source) if source else None

@@ -26,15 +26,15 @@ class StatsReader:
         self.keys = Keys(settings.key_prefix)
         self.workers = WorkerRegistry(client, settings)
 
-    def timing_history(self) -> list[JobTiming]:
-        """The last N finished jobs' timings, newest first."""
+    def timing_history(self, kind: str | None = None) -> list[JobTiming]:
+        """The last N finished jobs' timings (of ``kind``: scans by default), newest first."""
         return parse_history(
-            self.client.lrange(self.keys.timings_jobs, 0, self.settings.timing_window - 1)
+            self.client.lrange(self.keys.timings_for(kind), 0, self.settings.timing_window - 1)
         )
 
-    def timing_model(self) -> TimingModel:
-        """Per-step estimates from the rolling history."""
-        return TimingModel(self.timing_history())
+    def timing_model(self, kind: str | None = None) -> TimingModel:
+        """Per-step estimates from the rolling history of jobs of ``kind``."""
+        return TimingModel(self.timing_history(kind))
 
     def snapshot(self, at: float | None = None) -> dict[str, Any]:
         """Everything ``/stats`` shows, read in one round trip."""

@@ -32,6 +32,14 @@ class QueueSnapshot:
     #: jobs will share the same machines, so their estimates are scaled by it.
     slowdown: float
     model: TimingModel
+    #: re-makes' own history (their steps are a fraction of a scan's)
+    remake_model: TimingModel | None = None
+
+    def model_for(self, kind: str | None) -> TimingModel:
+        """The timing model of jobs of ``kind``."""
+        if kind == "remake" and self.remake_model is not None:
+            return self.remake_model
+        return self.model
 
 
 class StatusView:
@@ -62,7 +70,9 @@ class StatusView:
         elif record.status is JobStatus.PROCESSING:
             # step estimates are stored at start; a job started before any history existed
             # uses the model of the shared snapshot (rebuilt at most once a second per process)
-            model = None if record.step_estimates else self._queue_snapshot(at).model
+            model = (
+                None if record.step_estimates else self._queue_snapshot(at).model_for(record.kind)
+            )
             eta = _running_eta(record, model, at)
         elif record.status is JobStatus.COMPLETED:
             eta = 0.0
@@ -73,9 +83,10 @@ class StatusView:
         if position is None:
             return None, None
         snapshot = self._queue_snapshot(at)
-        if not snapshot.model.has_history:
+        model = snapshot.model_for(record.kind)
+        if not model.has_history:
             return position, None
-        estimate = snapshot.model.total_estimate(record.input_voxels) or 0.0
+        estimate = model.total_estimate(record.input_voxels) or 0.0
         own = (estimate + snapshot.model.slot_overhead) * snapshot.slowdown
         eta = queued_eta_seconds(
             own,
@@ -100,16 +111,18 @@ class StatusView:
         pipe.zrange(keys.active, 0, -1)
         pipe.lrange(keys.timings_jobs, 0, self.stats.settings.timing_window - 1)
         pipe.zcount(keys.workers, self.stats.workers.live_cutoff(at), "+inf")
-        waiting_ids, running_ids, history, live_workers = pipe.execute()
+        pipe.lrange(keys.timings_remakes, 0, self.stats.settings.timing_window - 1)
+        waiting_ids, running_ids, history, live_workers, remakes = pipe.execute()
         waiting = [as_text(i) for i in waiting_ids]
         pipe = client.pipeline(transaction=False)
         for job_id in waiting:
-            pipe.hget(keys.job(job_id), "input_voxels")
+            pipe.hmget(keys.job(job_id), "input_voxels", "kind")
         for job_id in running_ids:
             pipe.hgetall(keys.job(as_text(job_id)))
         replies = pipe.execute() if (waiting or running_ids) else []
         model = TimingModel(parse_history(history))
-        voxels = replies[: len(waiting)]
+        remake_model = TimingModel(parse_history(remakes))
+        waiting_fields = replies[: len(waiting)]
         running = [
             r
             for r in (JobRecord.from_hash(r) for r in replies[len(waiting) :] if r)
@@ -123,13 +136,23 @@ class StatusView:
         return QueueSnapshot(
             taken_at=at,
             expected_seconds=[
-                (model.total_estimate(int(v) if v else None) or 0.0) + model.slot_overhead
-                for v in voxels
+                (
+                    (remake_model if as_text(k) == "remake" else model).total_estimate(
+                        int(v) if v else None
+                    )
+                    or 0.0
+                )
+                + model.slot_overhead
+                for v, k in (f or (None, None) for f in waiting_fields)
             ],
-            running_left_seconds=[_running_eta(r, model, at) or 0.0 for r in running],
+            running_left_seconds=[
+                _running_eta(r, remake_model if r.kind == "remake" else model, at) or 0.0
+                for r in running
+            ],
             live_workers=int(live_workers),
             slowdown=statistics.median(factors) if factors else 1.0,
             model=model,
+            remake_model=remake_model,
         )
 
 
@@ -175,4 +198,7 @@ def public_document(
         "duration_seconds": record.duration_seconds,
         "download_url": f"/download/{record.job_id}" if completed else None,
         "result": record.result if completed else None,
+        "kind": record.kind,
+        "source_job_id": record.source_job_id,
+        "meshes_url": f"/jobs/{record.job_id}/meshes" if completed else None,
     }

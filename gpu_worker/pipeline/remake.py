@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import time
 from pathlib import Path
-
-import numpy as np
 
 from gpu_worker.pipeline.bundle import DEFAULT_BUNDLE_DIR, read_bundle
 from gpu_worker.pipeline.errors import InputError
@@ -37,7 +34,7 @@ from gpu_worker.pipeline.result_files import (
     read_labels,
 )
 from gpu_worker.pipeline.types import StructureSpec
-from gpu_worker.progress import report_step
+from gpu_worker.progress import clocked, step
 from mrimesh.config import Settings
 from mrimesh.contract import Step
 
@@ -45,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 #: The re-make's steps, in order (what a person reads: "Loading segmentation", "Generating
 #: meshes", "Exporting"; the actor adds "Packaging").
-LOAD_STEP = "Loading segmentation"
+REMAKE_STEPS = (Step.LOADING_LABELS, Step.MESHING, Step.EXPORTING, Step.PACKAGING)
 
 #: Report sections carried over from the job a re-make starts from.
 _CARRIED = (
@@ -94,71 +91,82 @@ def remake(
 ) -> dict:
     """Make the pieces ``options`` ask for from the job output in ``source`` into ``out_dir``.
 
-    Raises :class:`InputError` (``not_remakeable``) when ``source`` holds no label map, and
+    ``source`` holds ``files/labels.nii.gz`` and ``files/report.json`` (``files/brain.nii.gz``
+    and the input-grid segmentation are carried over when present). Raises
+    :class:`InputError` (``not_remakeable``) when it holds no label map, and
     ``invalid_option`` when the options cannot be printed from it.
     """
     settings = settings or Settings.from_env()
     source, out_dir = Path(source), Path(out_dir)
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    report_step(LOAD_STEP, 0.0)
-    labels_path = source / FILES_DIR / LABELS_FILE
-    if not labels_path.is_file():
-        raise InputError(
-            "This result has no saved segmentation to re-make from; upload the scan again.",
-            code="not_remakeable",
-        )
-    earlier = source_report(source)
-    labels, affine = read_labels(labels_path)
-    bundle_path = (
-        Path(settings.model_bundle).expanduser() if settings.model_bundle else DEFAULT_BUNDLE_DIR
-    )
-    structures = _structures(earlier, bundle_path)
-    names = {int(k): v for k, v in (earlier.get("labels") or {}).items()} or {0: "background"}
-    known = [s.name for s in structures]
-    makeable = known + (["left_hemisphere", "right_hemisphere"] if "brain" in known else [])
-    wanted = tuple(options.structures) if options.structures is not None else tuple(known)
-    unknown = sorted(set(wanted) - set(makeable))
-    if unknown:
-        raise InputError(
-            f"This result cannot make {', '.join(unknown)}; it can make {', '.join(makeable)}.",
-            code="invalid_option",
-        )
-    plane_data = (earlier.get("print") or {}).get("midline_plane")
-    plane = Plane.from_dict(plane_data) if plane_data else None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report_step(LOAD_STEP, 1.0)
-    timings[LOAD_STEP] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    request = PrintRequest(
-        structures=wanted,
-        formats=options.formats,
-        hollow_mm=options.hollow_mm,
-        scale_percent=options.scale_percent,
-        longest_side_mm=options.longest_side_mm,
-        params=PieceParams(
-            target_triangles=options.target_triangles,
-            smoothing_iterations=options.smoothing_iterations,
-            decimation=options.decimation,
-            iso_surface=options.iso_surface,
-        ),
-    )
-    printed = build_pieces(
-        labels, affine, names, structures, request, out_dir, settings.mesh_processes, plane
-    )
-    timings[Step.MESHING.value] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    report_step(Step.EXPORTING.value, 0.0)
-    folder = files_dir(out_dir)
-    for name in (LABELS_FILE, BRAIN_FILE):
-        if (source / FILES_DIR / name).is_file() and source.resolve() != out_dir.resolve():
-            shutil.copyfile(source / FILES_DIR / name, folder / name)
+    with clocked() as clock:
+        with step(Step.LOADING_LABELS):
+            labels_path = source / FILES_DIR / LABELS_FILE
+            if not labels_path.is_file():
+                raise InputError(
+                    "This result has no saved segmentation to re-make from; upload the scan again.",
+                    code="not_remakeable",
+                )
+            earlier = source_report(source)
+            labels, affine = read_labels(labels_path)
+            bundle_path = (
+                Path(settings.model_bundle).expanduser()
+                if settings.model_bundle
+                else DEFAULT_BUNDLE_DIR
+            )
+            structures = _structures(earlier, bundle_path)
+            names = {int(k): v for k, v in (earlier.get("labels") or {}).items()}
+            known = [s.name for s in structures]
+            makeable = known + (["left_hemisphere", "right_hemisphere"] if "brain" in known else [])
+            wanted = tuple(options.structures) if options.structures is not None else tuple(known)
+            unknown = sorted(set(wanted) - set(makeable))
+            if unknown:
+                raise InputError(
+                    f"This result cannot make {', '.join(unknown)}; it can make "
+                    f"{', '.join(makeable)}.",
+                    code="invalid_option",
+                )
+            plane_data = (earlier.get("print") or {}).get("midline_plane")
+            plane = Plane.from_dict(plane_data) if plane_data else None
+            out_dir.mkdir(parents=True, exist_ok=True)
+        with step(Step.MESHING):
+            request = PrintRequest(
+                structures=wanted,
+                formats=options.formats,
+                hollow_mm=options.hollow_mm,
+                scale_percent=options.scale_percent,
+                longest_side_mm=options.longest_side_mm,
+                params=PieceParams(
+                    target_triangles=options.target_triangles,
+                    smoothing_iterations=options.smoothing_iterations,
+                    decimation=options.decimation,
+                    iso_surface=options.iso_surface,
+                ),
+            )
+            printed = build_pieces(
+                labels,
+                affine,
+                names or {0: "background"},
+                structures,
+                request,
+                out_dir,
+                settings.mesh_processes,
+                plane,
+            )
+        with step(Step.EXPORTING):
+            folder = files_dir(out_dir)
+            same = source.resolve() == out_dir.resolve()
+            for name in (LABELS_FILE, BRAIN_FILE):
+                if (source / FILES_DIR / name).is_file() and not same:
+                    shutil.copyfile(source / FILES_DIR / name, folder / name)
+            # The input-grid segmentation travels in the zip when the earlier output has it.
+            segmentation = source / str(earlier.get("segmentation") or "segmentation.nii.gz")
+            if segmentation.is_file() and not same:
+                shutil.copyfile(segmentation, out_dir / segmentation.name)
+        seconds = dict(clock.seconds)
     report = {key: earlier[key] for key in _CARRIED if key in earlier}
     report.update(
         {
-            "schema": earlier.get("schema", 1),
+            "schema": earlier.get("schema", 2),
             "remade": True,
             "notes": list(earlier.get("notes", [])),
             "device": "cpu (meshing only)",
@@ -174,17 +182,11 @@ def remake(
                 "decimation": options.decimation,
                 "iso_surface": options.iso_surface,
             },
+            "steps": seconds,
+            "total_seconds": round(sum(seconds.values()), 3),
         }
     )
-    # The input-grid segmentation travels in the zip when the earlier output has it.
-    segmentation = source / str(earlier.get("segmentation") or "segmentation.nii.gz")
-    if segmentation.is_file() and source.resolve() != out_dir.resolve():
-        shutil.copyfile(segmentation, out_dir / segmentation.name)
-    timings[Step.EXPORTING.value] = time.perf_counter() - start
-    report["steps"] = {k: round(v, 3) for k, v in timings.items()}
-    report["total_seconds"] = round(float(np.sum(list(timings.values()))), 3)
     write_report(report, out_dir)
     publish(out_dir, report)
-    report_step(Step.EXPORTING.value, 1.0)
     logger.info("re-made %s in %.1f s", [p.name for p in printed.pieces], report["total_seconds"])
     return report

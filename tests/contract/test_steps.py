@@ -34,6 +34,7 @@ def test_every_step_has_an_id_a_label_and_a_prior_weight() -> None:
         "preparing",
         "segmenting",
         "cleaning_up",
+        "loading_labels",
         "meshing",
         "exporting",
         "packaging",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 from pathlib import Path
 
@@ -165,12 +166,30 @@ def test_print_size_is_what_was_asked(solid, hollow, mni_labels) -> None:
 def test_3mf_holds_each_piece_with_its_colour(solid) -> None:
     result, out = solid
     objects = read_3mf(out / result.files["3mf"])
-    assert [name for name, _, _ in objects] == [p.name for p in result.pieces]
-    colours = {name: colour for name, _, colour in objects}
-    assert len(set(colours.values())) == len(colours)  # one colour each
-    for (_, mesh, _), piece in zip(objects, result.pieces, strict=True):
-        assert check_mesh(mesh).ok
-        assert mesh.signed_volume() / 1000.0 == pytest.approx(piece.material_ml, rel=1e-3)
+    assert [o.name for o in objects] == [p.name for p in result.pieces]
+    assert len({o.color for o in objects}) == len(objects)  # one colour each
+    for read, piece in zip(objects, result.pieces, strict=True):
+        assert check_mesh(read.mesh).ok
+        assert read.mesh.signed_volume() / 1000.0 == pytest.approx(piece.material_ml, rel=1e-3)
+
+
+def test_3mf_places_pieces_on_the_bed_hemispheres_flat_side_down(solid) -> None:
+    result, out = solid
+    spans = []
+    for read in read_3mf(out / result.files["3mf"]):
+        assert np.allclose(read.rotation @ read.rotation.T, np.eye(3), atol=1e-5)  # no scaling
+        placed = read.mesh.vertices @ read.rotation.T + read.shift
+        assert placed[:, 2].min() == pytest.approx(0.0, abs=1e-3)  # resting on the bed
+        spans.append((placed[:, 0].min(), placed[:, 0].max()))
+        if read.name.endswith("_hemisphere"):  # lying on its flat cut face
+            bottom = (placed[read.mesh.faces][:, :, 2] < 1e-3).all(axis=1)
+            corners = placed[read.mesh.faces[bottom]]
+            area = 0.5 * np.linalg.norm(
+                np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+            )
+            assert area.sum() > 3000
+    spans.sort()
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # side by side, apart
 
 
 def test_walls_thicker_than_every_piece_are_refused(mni_labels) -> None:
@@ -178,28 +197,3 @@ def test_walls_thicker_than_every_piece_are_refused(mni_labels) -> None:
         make(mni_labels, None, structures=("white_matter",), hollow_mm=20.0)
     assert refused.value.code == "invalid_option"
     assert "hollow_mm 20" in refused.value.message
-
-
-def test_3mf_places_pieces_on_the_bed_hemispheres_flat_side_down(solid) -> None:
-    result, out = solid
-    from gpu_worker.pipeline.meshing.threemf import ColouredMesh, bed_layout
-
-    pieces = {p.name: p for p in result.pieces}
-    meshes = {name: mesh for name, mesh, _ in read_3mf(out / result.files["3mf"])}
-    normal = np.asarray(result.plane.normal)
-    layout = bed_layout(
-        [
-            ColouredMesh(n, meshes[n], (1, 1, 1), tuple(side * normal) if side else None)
-            for n, side in (("brain", 0), ("left_hemisphere", 1), ("right_hemisphere", -1))
-        ]
-    )
-    spans = []
-    for (rotation, shift), name in zip(layout, ("brain", "left_hemisphere", "right_hemisphere")):
-        placed = meshes[name].vertices @ rotation.T + shift
-        assert placed[:, 2].min() == pytest.approx(0.0, abs=1e-6)  # resting on the bed
-        spans.append((placed[:, 0].min(), placed[:, 0].max()))
-        if name != "brain":  # the cut face is the bottom: a large share of faces at z = 0
-            bottom = (placed[meshes[name].faces][:, :, 2] < 1e-3).all(axis=1)
-            assert bottom.sum() > 100
-    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))  # side by side, apart
-    assert pieces["brain"].files == {"stl": "brain.stl", "glb": "brain.glb"}

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(
 )
 #: Words PrusaSlicer's --info prints only when it had to repair a mesh.
 REPAIR_WORDS = re.compile(
-    r"open_edges|facets_removed|facets_reversed|backwards_edges|edges_fixed|degenerate|manifold = no",
+    r"open_edges|facets_removed|facets_reversed|backwards_edges|edges_fixed|degenerate"
+    r"|manifold = no",
 )
 
 

@@ -194,9 +194,7 @@ def build_pieces(
         if (e := _mask_extent(labels, affine, specs[n].labels)) is not None
     ]
     if not extents:
-        raise InputError(
-            "None of the chosen structures was found in this scan.", code="no_brain_found"
-        )
+        raise InputError("None of the chosen structures was found in this scan.", code="no_brain")
     if request.longest_side_mm is not None:
         union = (
             np.stack([e[0] for e in extents]).min(axis=0),
@@ -240,9 +238,7 @@ def build_pieces(
 
     meshed = [m for m in run_all(make_piece, jobs, processes, progress) if m is not None]
     if not meshed:
-        raise InputError(
-            "None of the chosen structures was found in this scan.", code="no_brain_found"
-        )
+        raise InputError("None of the chosen structures was found in this scan.", code="no_brain")
     if request.hollow_mm > 0 and not any(m.hollow for m in meshed):
         thickest = max(m.max_depth_mm for m in meshed) * estimate
         allowed = max(thickest - request.params.wall_margin_mm * estimate, 0.0)

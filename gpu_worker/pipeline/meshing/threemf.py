@@ -114,24 +114,36 @@ def write_3mf(pieces: Sequence[ColouredMesh], path: Path) -> str:
     return path.name
 
 
-def read_3mf(path: Path) -> list[tuple[str, Mesh, tuple[int, int, int]]]:
-    """Each object of a 3MF file: its name, mesh and display colour (for tests)."""
+@dataclass(frozen=True)
+class ReadObject:
+    """One object of a 3MF file as read back (for tests)."""
+
+    name: str
+    mesh: Mesh  #: the object's own coordinates
+    color: tuple[int, int, int]  #: display colour, 0..255
+    rotation: np.ndarray  #: its build item's placement: p' = rotation @ p + shift
+    shift: np.ndarray
+
+
+def read_3mf(path: Path) -> list[ReadObject]:
+    """Every build item of a 3MF file with its object's mesh, colour and placement."""
     import lib3mf
 
     wrapper = lib3mf.get_wrapper()
     model = wrapper.CreateModel()
     model.QueryReader("3mf").ReadFromFile(str(path))
     out = []
-    objects = model.GetMeshObjects()
-    while objects.MoveNext():
-        obj = objects.GetCurrentMeshObject()
+    items = model.GetBuildItems()
+    while items.MoveNext():
+        item = items.GetCurrent()
+        obj = model.GetMeshObjectByID(item.GetObjectResourceID())
         vertices = np.array([list(v.Coordinates) for v in obj.GetVertices()], dtype=np.float64)
         faces = np.array([list(t.Indices) for t in obj.GetTriangleIndices()], dtype=np.int64)
         resource, prop, has = obj.GetObjectLevelProperty()
         color = (0, 0, 0)
         if has:
-            group = model.GetBaseMaterialGroupByID(resource)
-            c = group.GetDisplayColor(prop)
+            c = model.GetBaseMaterialGroupByID(resource).GetDisplayColor(prop)
             color = (c.Red, c.Green, c.Blue)
-        out.append((obj.GetName(), Mesh(vertices, faces), color))
+        fields = np.array([list(row) for row in item.GetObjectTransform().Fields])
+        out.append(ReadObject(obj.GetName(), Mesh(vertices, faces), color, fields[:3].T, fields[3]))
     return out
