@@ -83,7 +83,9 @@ def remake(job_id: str) -> ResponseReturnValue:
             "again.",
         )
     new_id = new_job_id()
-    with tempfile.TemporaryDirectory(dir=services.settings.data_dir / "tmp") as folder:
+    staging = services.settings.data_dir / "tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=staging) as folder:
         staged = Path(folder) / OPTIONS_OBJECT
         staged.write_text(json.dumps(options_document(options, job_id)), encoding="utf-8")
         services.storage.put(new_id, OPTIONS_OBJECT, staged)
