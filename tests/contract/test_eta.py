@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from mrimesh.contract import STEP_IDS as ALL_STEP_IDS
+from mrimesh.eta import progress_percent, queued_eta_seconds, running_remaining_seconds
+from mrimesh.timings import JobTiming, TimingModel
 
 #: A scan's steps: every step but the re-make's loading_labels.
 STEP_IDS = tuple(s for s in ALL_STEP_IDS if s != "loading_labels")
-from mrimesh.eta import progress_percent, queued_eta_seconds, running_remaining_seconds
-from mrimesh.timings import JobTiming, TimingModel
 
 SEG, MESH = "segmenting", "meshing"
 

@@ -30,7 +30,7 @@ def fast_options() -> PipelineOptions:
     """Options that keep a whole run to a few seconds: 2 mm working voxels, small meshes; every
     format, so each writer is exercised."""
     return PipelineOptions(
-        work_spacing_mm=2.0, target_triangles=20_000, formats=("stl", "obj", "ply", "glb")
+        work_spacing_mm=2.0, target_triangles=20_000, formats=("stl", "obj", "ply", "glb", "3mf")
     )
 
 

@@ -50,7 +50,8 @@ def test_report_describes_input_model_structures_and_timing(brain_run: Run) -> N
     assert report["input"]["kind"] == "nifti"
     assert report["model"]["name"] == "deepbet" and report["model"]["version"].startswith("1.0.2")
     assert report["device"].startswith("cpu")
-    assert list(report["steps"]) == list(STEP_IDS[:-1])  # all but packaging
+    # all but packaging (and the re-make's own first step)
+    assert list(report["steps"]) == [s for s in STEP_IDS[:-1] if s != "loading_labels"]
     assert all(seconds >= 0 for seconds in report["steps"].values())
     for structure in report["structures"]:
         assert structure["watertight"] and structure["manifold"] and structure["outward_normals"]
@@ -85,7 +86,9 @@ def test_no_name_or_date_from_the_header_reaches_any_output(brain_run: Run) -> N
     for field in ("descrip", "aux_file", "db_name", "intent_name"):
         assert seg.header[field].item() == b""
     assert len(seg.header.extensions) == 0
-    for path in brain_run.out.iterdir():
+    for path in brain_run.out.rglob("*"):  # files/ too: the page's own copies
+        if not path.is_file():
+            continue
         raw = path.read_bytes()
         for secret in (b"Jane", b"1970-01-01", b"DOB19700101"):
             assert secret not in raw, (path.name, secret)
@@ -93,9 +96,10 @@ def test_no_name_or_date_from_the_header_reaches_any_output(brain_run: Run) -> N
 
 
 def test_every_step_reports_zero_then_one_in_order(brain_run: Run) -> None:
+    scan_steps = [s for s in STEP_IDS[:-1] if s != "loading_labels"]
     steps = [step for step, _ in brain_run.calls]
-    assert list(dict.fromkeys(steps)) == list(STEP_IDS[:-1])
-    for name in STEP_IDS[:-1]:
+    assert list(dict.fromkeys(steps)) == scan_steps
+    for name in scan_steps:
         fractions = [f for step, f in brain_run.calls if step == name]
         assert fractions[0] == 0.0 and fractions[-1] == 1.0, name
         assert fractions == sorted(fractions), name
@@ -129,7 +133,7 @@ def test_formats_and_structures_can_be_chosen(
     assert brain["name"] == "brain" and set(brain["files"]) == {"stl", "glb"}
     assert brain["triangles"] <= 5000
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == ["brain.glb", "brain.stl", "report.json", "segmentation.nii.gz"]
+    assert written == ["brain.glb", "brain.stl", "files", "report.json", "segmentation.nii.gz"]
 
 
 def test_bad_options_are_refused() -> None:
@@ -159,3 +163,29 @@ def test_a_flair_scan_gets_meshes_and_a_note_that_its_white_matter_is_unreliable
     # white-matter mesh is not to be trusted
     assert report["structures"][0]["name"] == "brain" and report["structures"][0]["watertight"]
     assert any("white matter" in n and "T1-weighted" in n for n in report["notes"])
+
+
+def test_files_for_the_page_hold_no_face_and_the_working_grid_label_map(brain_run: Run) -> None:
+    files = brain_run.out / "files"
+    names = {p.name for p in files.iterdir()}
+    assert {"brain.nii.gz", "labels.nii.gz", "report.json", "brain.glb", "brain.stl"} <= names
+    labels = nib.load(str(files / "labels.nii.gz"))
+    brain = nib.load(str(files / "brain.nii.gz"))
+    assert labels.shape == brain.shape and np.allclose(labels.affine, brain.affine)
+    assert brain_run.report["work_grid"]["shape"] == list(labels.shape)
+    label_data = np.asarray(labels.dataobj)
+    brain_data = np.asarray(brain.dataobj)
+    assert brain_data.dtype == np.uint8
+    assert not brain_data[label_data == 0].any()  # nothing outside the brain: no skull, no face
+    assert brain_data[label_data > 0].mean() > 50
+    # the label map is the segmentation of the report, in its own (working) grid
+    volumes = brain_run.report["label_volumes_ml"]
+    voxel_ml = abs(np.linalg.det(labels.affine[:3, :3])) / 1000
+    assert np.count_nonzero(label_data == 3) * voxel_ml == pytest.approx(
+        volumes["white_matter"], rel=1e-3
+    )
+    assert json.loads((files / "report.json").read_text()) == json.loads(
+        (brain_run.out / "report.json").read_text()
+    )
+    assert (brain_run.out / "pieces.3mf").stat().st_size > 10_000
+    assert brain_run.report["print"]["scale_percent"] == 100.0
