@@ -128,7 +128,7 @@ def test_a_body_that_is_not_a_json_object(client, settings, tmp_path) -> None:
     response = client.post(
         f"/jobs/{source}/meshes", data="hollow=2", content_type="application/json"
     )
-    assert response.status_code == 400 and response.get_json()["code"] == "invalid_json"
+    assert response.status_code == 400 and response.get_json()["code"] == "bad_request"
     listed = client.post(f"/jobs/{source}/meshes", json=["brain"])
     assert listed.status_code == 422 and listed.get_json()["code"] == "invalid_option"
 

@@ -27,6 +27,10 @@ REPAIR_WORDS = re.compile(
 )
 
 
+#: Slicer flags for pieces that rest on a point: automatic supports on a one-layer raft.
+SUPPORTS = ("--support-material", "--support-material-auto", "--raft-layers", "1")
+
+
 def headless() -> dict[str, str]:
     """The environment without any display: the test proves the slicer needs none."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
@@ -74,7 +78,10 @@ def test_prusaslicer_reads_every_file_without_repairing(pieces) -> None:
 
 def test_prusaslicer_slices_the_stl_and_the_3mf(pieces, tmp_path: Path) -> None:
     result, out = pieces
-    for source in (out / result.pieces[0].files["stl"], out / result.files["3mf"]):
+    # A hemisphere's STL as it is: it lies on its flat cut face. The 3MF as a brain is printed,
+    # with supports on a raft: white matter rests on the tip of a lobe, which alone is no base.
+    hemisphere = out / result.pieces[0].files["stl"]
+    for source, extra in ((hemisphere, ()), (out / result.files["3mf"], SUPPORTS)):
         gcode = tmp_path / f"{source.stem}.gcode"
         log = prusa(
             "--export-gcode",
@@ -82,6 +89,7 @@ def test_prusaslicer_slices_the_stl_and_the_3mf(pieces, tmp_path: Path) -> None:
             "0.3",
             "--fill-density",
             "10%",
+            *extra,
             "--output",
             str(gcode),
             str(source),
