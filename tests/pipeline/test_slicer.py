@@ -78,7 +78,7 @@ def test_prusaslicer_reads_every_file_without_repairing(pieces) -> None:
 
 def test_prusaslicer_slices_the_stl_and_the_3mf(pieces, tmp_path: Path) -> None:
     result, out = pieces
-    # A hemisphere's STL as it is: it lies on its flat cut face. The 3MF as a brain is printed,
+    # A hemisphere's STL as it is (scanner orientation). The 3MF as a brain is printed,
     # with supports on a raft: white matter rests on the tip of a lobe, which alone is no base.
     hemisphere = out / result.pieces[0].files["stl"]
     for source, extra in ((hemisphere, ()), (out / result.files["3mf"], SUPPORTS)):
