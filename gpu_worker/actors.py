@@ -51,7 +51,7 @@ from mrimesh.storage import (
 logger = logging.getLogger(__name__)
 
 #: Report fields copied into the job record for ``/status``.
-_SUMMARY_KEYS = ("structures", "input", "model", "device", "notes")
+_SUMMARY_KEYS = ("structures", "input", "model", "device", "notes", "print", "print_options")
 #: The files a re-make fetches from the job it starts from (plan contract 6).
 LABELS_NAME, REPORT_NAME, BRAIN_NAME = "labels.nii.gz", "report.json", "brain.nii.gz"
 #: Folder of the pipeline's output (``<out_dir>/files/``) whose files become ``files/<name>``.

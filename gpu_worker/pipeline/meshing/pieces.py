@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import edt
 import numpy as np
 from scipy import ndimage
 
@@ -184,9 +185,11 @@ def _finish(smoothed: Mesh, job: PieceJob, keep_largest: bool, target: int) -> M
     decimated = _snap_voxels(decimated, job.cut, job.affine, DEFAULT_PLANE_SNAP_MM)
     decimated = clean(decimated, keep_largest=keep_largest)
     for candidate in repair_candidates(decimated):
-        if candidate is not decimated:
-            candidate = clean(candidate, keep_largest=keep_largest)
-        if check_mesh(candidate).watertight and check_mesh(candidate).vertex_manifold:
+        if candidate is decimated:  # yielded as it is only when it has none of the defects
+            return candidate
+        candidate = clean(candidate, keep_largest=keep_largest)
+        quality = check_mesh(candidate)
+        if quality.watertight and quality.vertex_manifold:
             return candidate
     if job.params.decimation != "open3d":
         fallback = clean(decimate(smoothed, target, "open3d"), keep_largest=keep_largest)
@@ -241,7 +244,9 @@ def cavity_surface(mask: np.ndarray, job: PieceJob) -> tuple[Mesh, float]:
     spacing = _spacing(job.affine)
     # Distance from each voxel centre to the nearest outside voxel centre; the boundary of the
     # mask lies half a voxel in from that centre.
-    depth = ndimage.distance_transform_edt(inside, sampling=spacing).astype(np.float32)
+    # edt (seung-lab, the makers of cc3d and fill_voids): the same exact distances as SciPy's
+    # distance_transform_edt, about 4 times faster on a 1 mm brain.
+    depth = edt.edt(inside, anisotropy=(spacing,) * 3, black_border=False, parallel=1)
     depth -= np.float32(spacing / 2)
     origin = lo - pad
     if job.cut is not None:
@@ -261,8 +266,9 @@ def cavity_surface(mask: np.ndarray, job: PieceJob) -> tuple[Mesh, float]:
     target = max(job.params.target_triangles // 2, 1000)
     decimated = clean(decimate(smoothed, target, job.params.decimation))
     for candidate in repair_candidates(decimated):
-        if candidate is not decimated:
-            candidate = clean(candidate)
+        if candidate is decimated:  # yielded as it is only when it has none of the defects
+            break
+        candidate = clean(candidate)
         quality = check_mesh(candidate)
         if quality.watertight and quality.vertex_manifold:
             decimated = candidate
@@ -298,6 +304,18 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
     """Mesh one piece at life size (what a helper process runs); None when nothing is left."""
     start = time.perf_counter()
     mask = piece_mask(job)
+    if job.cut is not None and mask.any():
+        # Keep the piece's side (and two voxels past the cut, for the field to cross it there):
+        # half the volume to blur, mesh and measure distances in.
+        box = bounding_box(mask, margin=0)
+        origin = np.array([b.start for b in box], dtype=np.float64)
+        depth = _box_depth(job.cut, job.affine, mask[box].shape, origin)
+        kept = np.zeros_like(mask)
+        kept[box] = mask[box] & (depth > -2 * _spacing(job.affine))
+        solid_voxels = int(np.count_nonzero(mask[box] & (depth >= 0)))
+        mask = kept
+    else:
+        solid_voxels = int(np.count_nonzero(mask))
     if not mask.any():
         return None
     outer = outer_surface(mask, job)
@@ -313,16 +331,11 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
     cavities = (
         face_vertex_components(cavity.faces, len(cavity.vertices))[0] if cavity.n_triangles else 0
     )
-    voxels = int(np.count_nonzero(mask))
-    if job.cut is not None:
-        idx = np.argwhere(mask)
-        world = idx @ job.affine[:3, :3].T + job.affine[:3, 3]
-        voxels = int(np.count_nonzero(job.cut.depth(world) >= 0))
     return PieceMesh(
         name=job.name,
         mesh=mesh,
         quality=quality,
-        volume_ml=voxels * job.voxel_ml,
+        volume_ml=solid_voxels * job.voxel_ml,
         hollow=cavity.n_triangles > 0,
         cavities=int(cavities),
         max_depth_mm=deepest,
