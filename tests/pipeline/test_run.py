@@ -31,9 +31,10 @@ def test_every_structure_is_written_in_every_format(brain_run: Run) -> None:
             assert path.stat().st_size > 1000
 
 
-def test_the_default_formats_are_stl_and_glb() -> None:
-    # OBJ and PLY are written only when asked for (issue 13): they cost time and zip size.
-    assert PipelineOptions().formats == ("stl", "glb")
+def test_the_default_formats_are_stl_glb_and_3mf() -> None:
+    # OBJ and PLY are written only when asked for (issue 13): they cost time and zip size; 3MF
+    # joined the defaults once it existed (plan contract 5, issue 11).
+    assert PipelineOptions().formats == ("stl", "glb", "3mf")
 
 
 def test_report_json_matches_the_returned_report(brain_run: Run) -> None:
