@@ -41,7 +41,7 @@ def _job(settings: Settings, tmp_path: Path, *, end: str = "complete", labels: b
         storage.put(job_id, name, source)
     if end == "queued":
         return job_id
-    lifecycle.start(job_id, worker_id="test:1", step_estimates=None)
+    lifecycle.start(job_id, worker_id="test:1")
     if end == "complete":
         lifecycle.complete(job_id, JobOutcome(voxels=123), step_seconds={})
     elif end == "fail":
