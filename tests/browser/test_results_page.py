@@ -28,7 +28,7 @@ from tests.browser.scripted_api import (
 
 pytestmark = pytest.mark.browser
 
-#: Counts of an image's pixels: all lit, coloured (not grey), and blue ones. Runs in the page
+#: Counts of an image's pixels: all lit, coloured (not grey), blue and green ones. Runs in the page
 #: on a screenshot of the canvas (a WebGL canvas cannot be read back once presented).
 PIXELS = """async (png) => {
     const image = new Image();
@@ -40,14 +40,15 @@ PIXELS = """async (png) => {
     const context = copy.getContext('2d');
     context.drawImage(image, 0, 0);
     const { data } = context.getImageData(0, 0, copy.width, copy.height);
-    let lit = 0, coloured = 0, blue = 0;
+    let lit = 0, coloured = 0, blue = 0, green = 0;
     for (let i = 0; i < data.length; i += 4) {
         const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
         if (r + g + b > 60) lit += 1;
         if (Math.max(r, g, b) - Math.min(r, g, b) > 50) coloured += 1;
         if (b > r + 60 && b > g + 20) blue += 1;
+        if (g > r + 40 && g > b + 10) green += 1;
     }
-    return { lit, coloured, blue };
+    return { lit, coloured, blue, green };
 }"""
 
 
