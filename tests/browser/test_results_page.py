@@ -326,11 +326,9 @@ def test_an_option_the_server_refuses_is_shown_next_to_it(
 ) -> None:
     # given a completed job, and a server that finds the wall too thick
     scripted_api.reply_with_status((200, completed_body()))
-    message = "hollow_mm must be between 0 and 10 (mm); the wall is thicker than the piece."
-    scripted_api.remake_reply = (
-        422,
-        {"error": message, "code": "invalid_option", "option": "hollow_mm"},
-    )
+    # (the API's own words and body: the option is named in the message)
+    message = "hollow_mm must be 0 (solid) or a wall of 0.8 to 20 mm; got 40."
+    scripted_api.remake_reply = (422, {"error": message, "code": "invalid_option"})
     open_completed_job(page, job_storage, static_site)
 
     # when a thick wall is asked for

@@ -493,7 +493,7 @@ export class App {
       if (generation !== this.generation) {
         return;
       }
-      if (err.status === 422) {
+      if (err.code === 'invalid_option') {
         const field = fieldOfError(err);
         if (field) {
           this.options.showErrors({ [field]: err.message });
