@@ -2,7 +2,7 @@
 
 Runs ``live_service`` (redis-server, gunicorn API, a Dramatiq worker) from ``tests/conftest.py``
 and a real brain MRI (nilearn's MNI152 T1 at 2 mm). Set ``MRIMESH_SCREENSHOT=<path.png>`` to
-save a picture of the finished job (that is how ``docs/screenshot.png`` is made).
+save a picture of the finished job.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ scan, label map and meshes niivue shows; a structure is hidden; other print opti
 files in seconds; the download holds the new files.
 
 Runs ``live_service`` (redis-server, gunicorn API, a Dramatiq worker) from ``tests/conftest.py``.
-Set ``MRIMESH_SCREENSHOT_DIR=<folder>`` to save the results page at 1100 and 375 px wide.
+Set ``MRIMESH_SCREENSHOT_DIR=<folder>`` to save the results page at 1100 and 375 px wide
+(``results-1100.png`` is ``docs/screenshot.png``).
 """
 
 from __future__ import annotations
