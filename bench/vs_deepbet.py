@@ -97,11 +97,13 @@ class Tool:
     steps: list[dict[str, float]] = field(default_factory=list)
 
 
-def timed_process(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run ``argv`` to completion; its wall-clock seconds and its tree's peak RSS."""
+def timed_process(
+    argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> tuple[float, int]:
+    """Run ``argv`` in ``cwd`` to completion; its wall-clock seconds and its tree's peak RSS."""
     start = time.perf_counter()
     process = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     with PeakMemory(process.pid) as memory:
         _, err = process.communicate()
@@ -119,6 +121,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu (deepbet-cli -g) or cuda")
     parser.add_argument("--no-service", action="store_true", help="skip the warm service job")
     parser.add_argument("--json", type=Path, default=None, help="also write every run here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. a git worktree of older code): its CLI joins the rounds",
+    )
     args = parser.parse_args()
     scan = args.scan.resolve()
     if not scan.is_file():
@@ -151,10 +159,27 @@ def main() -> None:
         return result
 
     cli.run = run_cli
+    baseline = None
+    if args.baseline is not None:
+        base_root = args.baseline.resolve()
+        baseline = Tool(f"python -m gpu_worker ({base_root.name})", lambda: (0.0, 0))
+
+        def run_baseline() -> tuple[float, int]:
+            assert baseline is not None
+            out = tmp / "baseline-out"
+            shutil.rmtree(out, ignore_errors=True)
+            argv = [sys.executable, "-m", "gpu_worker", str(scan), "--out", str(out), "--quiet"]
+            result = timed_process(argv, env, cwd=base_root)
+            baseline.steps.append(json.loads((out / "report.json").read_text())["steps"])
+            return result
+
+        baseline.run = run_baseline
     tools.append(
         Tool("deepbet-cli -g (brain mask only)" if not gpu else "deepbet-cli", run_deepbet)
     )
     tools.append(cli)
+    if baseline is not None:
+        tools.append(baseline)
 
     server = stack = None
     if not args.no_service:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -190,3 +192,18 @@ def test_files_for_the_page_hold_no_face_and_the_working_grid_label_map(brain_ru
     )
     assert (brain_run.out / "pieces.3mf").stat().st_size > 10_000
     assert brain_run.report["print"]["scale_percent"] == 100.0
+
+
+def test_the_command_lines_imports_leave_out_monai_vtk_and_scikit_image() -> None:
+    # MONAI (seconds to import) serves only operator-supplied bundles; VTK and scikit-image
+    # serve the meshing helpers, not the process that runs the networks.
+    code = (
+        "import sys\n"
+        "import gpu_worker.pipeline.cli, gpu_worker.pipeline.run, gpu_worker.pipeline.models\n"
+        "print(' '.join(m for m in ('monai', 'vtkmodules', 'skimage') if m in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy import ndimage, sparse
-from skimage import measure
-from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-from vtkmodules.vtkCommonDataModel import vtkImageData
-from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D
 
 from gpu_worker.pipeline.defaults import DEFAULT_DECIMATION_AGGRESSIVENESS
 from gpu_worker.pipeline.masks import bounding_box
 from gpu_worker.pipeline.meshing.surface import Mesh, compact, face_keys, face_vertex_components
+
+if TYPE_CHECKING:
+    from vtkmodules.vtkCommonDataModel import vtkImageData
 
 #: Taubin pass-band parameters: shrink with LAMBDA, inflate with MU (|MU| > LAMBDA).
 TAUBIN_LAMBDA = 0.5
 TAUBIN_MU = -0.53
 
 
+def load_backends() -> None:
+    """Import VTK, which the iso-surface step needs; a meshing helper does this as it starts.
+
+    Imported here rather than at module level: the process that runs the networks imports this
+    module only to hand structures to its helpers, and VTK would add to its start-up."""
+    import vtkmodules.util.numpy_support
+    import vtkmodules.vtkCommonDataModel
+    import vtkmodules.vtkFiltersCore  # noqa: F401
+
+
 def _image(field: np.ndarray) -> vtkImageData:
     """A VTK image over ``field``'s memory (C order: VTK's x is the array's last axis)."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+
     image = vtkImageData()
     image.SetDimensions(field.shape[::-1])
     image.GetPointData().SetScalars(numpy_to_vtk(field.ravel(), deep=False))
@@ -28,6 +42,9 @@ def _image(field: np.ndarray) -> vtkImageData:
 
 def _flying_edges(field: np.ndarray, level: float) -> Mesh:
     """VTK's flying edges: triangles counter-clockwise seen from the low side of ``field``."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D
+
     surface = vtkFlyingEdges3D()
     surface.SetInputData(_image(field))
     surface.SetValue(0, level)
@@ -48,6 +65,8 @@ def _flying_edges(field: np.ndarray, level: float) -> Mesh:
 
 def _scikit_image(field: np.ndarray, level: float) -> Mesh:
     """scikit-image's marching cubes (Lewiner), wound the same way as :func:`_flying_edges`."""
+    from skimage import measure
+
     verts, faces, _, _ = measure.marching_cubes(
         field, level=level, gradient_direction="descent", allow_degenerate=False
     )

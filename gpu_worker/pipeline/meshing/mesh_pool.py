@@ -81,6 +81,9 @@ def _init_helper(parent_pid: int) -> None:
 def _warm_up() -> int:
     """Import what meshing needs, so the first job's structures do not pay for it."""
     import gpu_worker.pipeline.meshing.build  # noqa: F401
+    from gpu_worker.pipeline.meshing.mesh import load_backends
+
+    load_backends()
 
     return os.getpid()
 
