@@ -118,7 +118,8 @@ CASES: list[tuple[str, str, list[Any], Any]] = [
             {"value": "ventricles", "label": "Ventricles"},
         ],
     ),
-    # Each structure is shown from a file niivue reads (not GLB), the outer one see-through.
+    # Each structure is shown from its STL (niivue reads no GLB; the service keeps no PLY under
+    # files/), the outer one see-through; one listed without an STL has none to show.
     (
         "preview.js",
         "meshChoices",
@@ -140,7 +141,7 @@ CASES: list[tuple[str, str, list[Any], Any]] = [
             {
                 "key": "ventricles",
                 "label": "The ventricles",
-                "file": "v.ply",
+                "file": None,
                 "rgb": [0, 114, 178],
                 "opacity": 1,
             },

@@ -232,6 +232,30 @@ def test_a_scan_that_cannot_be_fetched_leaves_the_meshes(
     expect(page.get_by_role("link", name="Download meshes (zip)")).to_be_visible()
 
 
+def test_pieces_made_without_stl_are_explained_and_the_slices_still_shown(
+    page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
+) -> None:
+    # given a completed job whose pieces were made as GLB only (niivue reads no GLB)
+    body = completed_body()
+    for structure in body["result"]["structures"]:
+        structure["files"] = {"glb": f"{structure['name']}.glb"}
+    scripted_api.reply_with_status((200, body))
+
+    # when its page is opened
+    page.goto(static_site)
+    job_storage.put(JOB_ID, iso_ago(minutes=5))
+    page.reload()
+    page.get_by_role("button", name="Check Status").click()
+
+    # then the slices are drawn, and the 3D view says how to get meshes it can show
+    expect(page.locator("#slices-pane")).to_have_attribute("data-state", "ready", timeout=30_000)
+    expect(page.locator("#meshes-pane")).to_have_attribute("data-state", "failed")
+    expect(page.locator("#viewer-status")).to_contain_text(
+        "Tick STL under File formats and make the files again"
+    )
+    assert scripted_api.count(f"GET jobs/{JOB_ID}/files/left_hemisphere.glb") == 0
+
+
 def test_a_browser_without_webgl_is_told_and_can_still_download(
     page: Page, scripted_api: ScriptedApi, static_site: str, job_storage: JobStorage
 ) -> None:

@@ -12,8 +12,16 @@
 
 import { displayName } from './presenter.js';
 
-/** Mesh formats niivue reads, in the order the viewer prefers them. */
-export const VIEWABLE_FORMATS = ['stl', 'obj', 'ply'];
+/**
+ * Mesh formats the viewer shows: of those the service keeps under `files/` (GLB and STL),
+ * the one niivue reads.
+ */
+export const VIEWABLE_FORMATS = ['stl'];
+
+/** Said when a result has pieces but no file the viewer can show. */
+export const NO_VIEWABLE_MESH =
+  'The 3D view shows STL files, and these pieces were made without them. Tick STL under ' +
+  'File formats and make the files again to see them here.';
 
 /**
  * Colours (Okabe–Ito, told apart with colour-blindness) of the labels in `labels.nii.gz`,
@@ -63,7 +71,7 @@ const OUTER_OPACITY = 0.4;
  * @typedef {object} MeshChoice
  * @property {string} key structure slug
  * @property {string} label what a person reads
- * @property {string} file its viewable mesh file
+ * @property {string|null} file its viewable mesh file; null when it was made without one
  * @property {number[]} rgb its colour
  * @property {number} opacity 0–1
  */
@@ -87,14 +95,16 @@ export function meshChoices(structures) {
     const named = Array.isArray(files)
       ? files.map(String)
       : Object.values(files).filter((f) => typeof f === 'string');
-    const file =
-      VIEWABLE_FORMATS.map((ext) => named.find((f) => f.toLowerCase().endsWith(`.${ext}`))).find(
-        Boolean,
-      ) || `${key}.stl`;
+    const viewable = VIEWABLE_FORMATS.map((ext) =>
+      named.find((f) => f.toLowerCase().endsWith(`.${ext}`)),
+    ).find(Boolean);
+    // A result that lists its files but no viewable one cannot be shown; one that lists none is
+    // asked for the name the service gives a piece's STL.
+    const file = viewable || (named.length > 0 ? null : `${key}.stl`);
     choices.push({
       key,
       label: typeof structure.display_name === 'string' ? structure.display_name : displayName(key),
-      file: file.split('/').pop(),
+      file: file ? file.split('/').pop() : null,
       rgb: STRUCTURE_COLOURS[key] || SPARE_COLOURS[i % SPARE_COLOURS.length],
       opacity: hasInner && OUTER_STRUCTURES.has(key) ? OUTER_OPACITY : 1,
     });
@@ -271,6 +281,10 @@ export class Preview {
     try {
       if (this.choices.length === 0) {
         throw new Error('The result lists no meshes.');
+      }
+      this.choices = this.choices.filter((c) => c.file !== null);
+      if (this.choices.length === 0) {
+        throw new Error(NO_VIEWABLE_MESH);
       }
       const data = await Promise.all(this.choices.map((c) => this.api.fetchFile(jobId, c.file)));
       if (generation !== this.generation) {
