@@ -197,3 +197,13 @@ def test_walls_thicker_than_every_piece_are_refused(mni_labels) -> None:
         make(mni_labels, None, structures=("white_matter",), hollow_mm=20.0)
     assert refused.value.code == "invalid_option"
     assert "hollow_mm 20" in refused.value.message
+
+
+def test_the_page_gets_an_stl_of_every_piece_even_when_stl_was_not_chosen(
+    mni_labels, tmp_path: Path
+) -> None:
+    result = make(mni_labels, tmp_path, structures=("ventricles", "white_matter"), formats=("glb",))
+    for piece in result.pieces:
+        assert piece.files == {"glb": f"{piece.name}.glb"}
+        assert not (tmp_path / f"{piece.name}.stl").exists()  # not in the zip: not asked for
+        assert check_mesh(read_stl(tmp_path / "files" / f"{piece.name}.stl")).ok

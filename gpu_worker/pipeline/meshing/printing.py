@@ -37,6 +37,8 @@ from mrimesh.contract import Step
 from mrimesh.print_options import INVALID_OPTION, STRUCTURE_LABELS
 
 _STEP = Step.MESHING.value
+#: Folder of the page's own files in an output folder (``result_files.FILES_DIR``).
+PAGE_DIR = "files"
 #: Name of the 3MF file holding every piece.
 THREEMF_FILE = "pieces.3mf"
 #: Share of the meshing step spent meshing (the rest writes files).
@@ -125,7 +127,12 @@ def _write(job: _WriteJob) -> dict[str, str]:
         ]
         return {"3mf": write_3mf(pieces, job.out_dir / THREEMF_FILE)}
     name, mesh = job.names[0], job.meshes[0]
-    return {fmt: write_mesh(mesh, job.out_dir, name, fmt) for fmt in job.formats}
+    written = {fmt: write_mesh(mesh, job.out_dir, name, fmt) for fmt in job.formats if fmt != "3mf"}
+    if "stl" not in job.formats:  # the page's viewer reads every piece's STL (plan contract 6)
+        page = job.out_dir / PAGE_DIR
+        page.mkdir(parents=True, exist_ok=True)
+        write_mesh(mesh, page, name, "stl")
+    return written
 
 
 def _union_size(sizes: list[list[float]]) -> list[float]:
@@ -263,12 +270,10 @@ def build_pieces(
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         mesh_formats = tuple(f for f in request.formats if f != "3mf")
-        writes = []
-        if mesh_formats:
-            writes += [
-                _WriteJob((m.name,), (p,), mesh_formats, out_dir)
-                for m, p in zip(meshed, printed, strict=True)
-            ]
+        writes = [
+            _WriteJob((m.name,), (p,), mesh_formats, out_dir)
+            for m, p in zip(meshed, printed, strict=True)
+        ]
         if "3mf" in request.formats:
             order = [n for n in request.structures if n in files]
             by_name = {m.name: p for m, p in zip(meshed, printed, strict=True)}
