@@ -38,7 +38,10 @@ def test_an_upload_lands_in_the_bucket_and_not_on_the_api_disk(
 
     assert response.status_code == 202, response.get_json()
     job_id = response.get_json()["job_id"]
-    assert s3_server.object_keys(f"jobs/{job_id}/") == [f"jobs/{job_id}/input/upload.nii.gz"]
+    assert s3_server.object_keys(f"jobs/{job_id}/") == [
+        f"jobs/{job_id}/input/upload.nii.gz",
+        f"jobs/{job_id}/options.json",  # the print options the job was made with
+    ]
     stored = s3_server.client().get_object(
         Bucket=s3_server.bucket, Key=f"jobs/{job_id}/input/upload.nii.gz"
     )
