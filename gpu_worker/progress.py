@@ -3,13 +3,14 @@
 A step is declared once, where it runs::
 
     with step(Step.SEGMENTING):
-        seg = segment(prepared, segmenter)  # may call report_step(Step.SEGMENTING, 0.4)
+        seg = segment(prepared, segmenter)  # may call report_fraction(0.4)
 
 The block reports the step at 0 when it starts and at 1 when it ends, and adds its wall-clock
-seconds to the running :class:`StepClock`. Inside, :func:`report_step` tells how far the step has
-come. Whoever runs the pipeline installs the clock with a reporter and decides what a report means:
-the command line draws a bar, the Dramatiq middleware writes the job record to Redis, reading the
-same clock for the step's start time and the finished steps' seconds (there is no second clock).
+seconds to the running :class:`StepClock`. Inside, :func:`report_fraction` tells how far the step
+has come. Whoever runs the pipeline installs the clock with a reporter and decides what a report
+means: the command line draws a bar, the Dramatiq middleware writes the job record to Redis,
+reading the same clock for the step's start time and the finished steps' seconds (there is no
+second clock).
 
 The clock lives in a :class:`~contextvars.ContextVar` (the shape of Dramatiq's ``CurrentMessage``),
 so concurrent worker threads never see each other's, and this module imports nothing heavy.
@@ -108,6 +109,16 @@ def step(step_id: str) -> Iterator[None]:
         return
     with clock.step(step_id):
         yield
+
+
+def report_fraction(fraction: float) -> None:
+    """Tell whoever is listening how far the running step (``with step(...)``) has come (0..1).
+
+    Step code never names its step: the ``with step(...)`` around it is the one declaration.
+    """
+    clock = _clock.get()
+    if clock is not None and clock.current is not None:
+        clock.report(clock.current, fraction)
 
 
 def report_step(step_id: str, fraction: float = 0.0) -> None:

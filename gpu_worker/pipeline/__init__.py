@@ -1,7 +1,7 @@
 """The imaging pipeline: MRI volume in, meshes + segmentation + report out.
 
 Steps, each a plain function in its own module, each reporting progress through
-:func:`gpu_worker.progress.report_step`: :mod:`.load` -> :mod:`.preprocess` -> :mod:`.segment`
+:func:`gpu_worker.progress.report_fraction`: :mod:`.load` -> :mod:`.preprocess` -> :mod:`.segment`
 -> :mod:`.postprocess` -> :mod:`.meshing` -> :mod:`.export` -> :mod:`.package`, run in order by
 :func:`.run.run_pipeline`. What one step hands the next is in :mod:`.types`.
 

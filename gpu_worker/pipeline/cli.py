@@ -19,9 +19,9 @@ from gpu_worker.pipeline.defaults import (
 )
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.meshing.mesh_pool import start_helpers
-from gpu_worker.progress import Cancelled, reporting_to
+from gpu_worker.progress import Cancelled, reporting_to, step
 from mrimesh.config import Settings
-from mrimesh.contract import PRIOR_STEP_WEIGHTS, STEP_IDS, step_label
+from mrimesh.contract import PRIOR_STEP_WEIGHTS, STEP_IDS, Step, step_label
 from mrimesh.print_options import (
     DEFAULT_STRUCTURES,
     MAX_HOLLOW_MM,
@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 report = run_pipeline(args.input, args.out, options, settings)
             if args.zip is not None:
-                package_results(args.out, args.zip)
+                with step(Step.PACKAGING):
+                    package_results(args.out, args.zip)
     except InputError as e:
         if bar:
             bar.close()

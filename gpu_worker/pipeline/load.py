@@ -25,13 +25,11 @@ from gpu_worker.pipeline.defaults import (
 from gpu_worker.pipeline.dicom import convert_dicom_zip
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.types import Scan
-from gpu_worker.progress import report_step
+from gpu_worker.progress import report_fraction
 from mrimesh import limits
-from mrimesh.contract import Step
 
 logger = logging.getLogger(__name__)
 
-_STEP = Step.LOADING.value
 _HEADER_BYTES = 544
 
 
@@ -105,7 +103,6 @@ def load_scan(path: Path, workdir: Path | None = None) -> Scan:
     ``workdir`` (the job's own folder, so that a worker killed mid-way leaves nothing outside
     what the janitor cleans) and are deleted before this returns.
     """
-    report_step(_STEP, 0.0)
     path = Path(path)
     kind = sniff(path)
     if workdir is not None:
@@ -114,7 +111,7 @@ def load_scan(path: Path, workdir: Path | None = None) -> Scan:
         series_info = None
         if kind == "zip":
             converted = convert_dicom_zip(path, Path(tmp))
-            report_step(_STEP, 0.5)
+            report_fraction(0.5)
             image_path, series_info = converted.path, converted.info
             kind_name = "dicom_zip"
             kind = "nifti1"
@@ -130,7 +127,6 @@ def load_scan(path: Path, workdir: Path | None = None) -> Scan:
     scan.info["kind"] = kind_name
     if series_info is not None:
         scan.info["series"] = series_info
-    report_step(_STEP, 1.0)
     return scan
 
 

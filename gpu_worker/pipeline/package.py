@@ -7,10 +7,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from gpu_worker.progress import report_step
-from mrimesh.contract import Step
+from gpu_worker.progress import report_fraction
 
-_STEP = Step.PACKAGING.value
 #: Files stored as they are: .gz and .zip are compressed already, and GLB (float vertex data)
 #: deflates only to about 64 % of its size at 0.12 s per structure. (The page no longer reads the
 #: zip: it fetches each file from ``files/``.)
@@ -33,7 +31,6 @@ def package_results(out_dir: Path, zip_path: Path) -> Path:
     The archive is written to a temporary file in ``zip_path``'s folder and renamed over
     ``zip_path`` only when complete, so nobody ever downloads half a zip.
     """
-    report_step(_STEP, 0.0)
     out_dir, zip_path = Path(out_dir), Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     files = result_files(out_dir, exclude=zip_path)
@@ -51,10 +48,9 @@ def package_results(out_dir: Path, zip_path: Path) -> Path:
                     compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
                     compresslevel=None if stored else 1,
                 )
-                report_step(_STEP, 0.95 * (i + 1) / max(len(files), 1))
+                report_fraction(0.95 * (i + 1) / max(len(files), 1))
         os.chmod(tmp, 0o644)
         os.replace(tmp, zip_path)
     finally:
         tmp.unlink(missing_ok=True)
-    report_step(_STEP, 1.0)
     return zip_path

@@ -18,10 +18,7 @@ from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.masks import bounding_box, fill_holes, largest_component
 from gpu_worker.pipeline.tissue import CSF, GREY_MATTER, WHITE_MATTER
 from gpu_worker.pipeline.types import Segmentation
-from gpu_worker.progress import report_step
-from mrimesh.contract import Step
 
-_STEP = Step.CLEANING_UP.value
 #: Label of CSF enclosed by brain tissue (the ventricular system, mostly).
 VENTRICLES = 4
 
@@ -106,7 +103,6 @@ def postprocess(
     seg: Segmentation, min_component_ml: float = DEFAULT_MIN_COMPONENT_ML
 ) -> Segmentation:
     """Clean ``seg``'s label map the way its bundle asks."""
-    report_step(_STEP, 0.0)
     notes: tuple[str, ...] = ()
     if seg.postprocess == "brain_tissue":
         labels = clean_brain_tissue(seg.labels, seg.voxel_ml, min_component_ml)
@@ -115,5 +111,4 @@ def postprocess(
         notes = tissue_notes(counts)
     else:
         labels = clean_per_label(seg.labels)
-    report_step(_STEP, 1.0)
     return replace(seg, labels=labels, notes=seg.notes + notes)

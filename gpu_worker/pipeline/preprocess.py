@@ -23,10 +23,8 @@ from gpu_worker.pipeline.defaults import (
 )
 from gpu_worker.pipeline.quantiles import quantiles
 from gpu_worker.pipeline.types import Prepared, Scan
-from gpu_worker.progress import report_step
-from mrimesh.contract import Step
+from gpu_worker.progress import report_fraction
 
-_STEP = Step.PREPARING.value
 _RAS = nib.orientations.axcodes2ornt(("R", "A", "S"))
 
 
@@ -118,18 +116,16 @@ def prepare(
     """Reorient ``scan`` to RAS, resample it to ``work_spacing_mm`` isotropic voxels if needed,
     and map its ``percentiles`` to 0 and 1 (not clipped: the tissue model needs the bright tail;
     the networks clip for themselves)."""
-    report_step(_STEP, 0.0)
     device = torch.device(device)
     image, affine = to_ras(torch.from_numpy(scan.data).to(device), scan.affine)
-    report_step(_STEP, 0.2)
+    report_fraction(0.2)
     zooms = np.linalg.norm(scan.affine[:3, :3], axis=0)
     needed = bool(np.any(np.abs(zooms / work_spacing_mm - 1.0) > DEFAULT_SPACING_TOLERANCE))
     if needed:
         out_affine, out_shape = resampled_grid(affine, tuple(image.shape), work_spacing_mm)
         image = resample(image, affine, out_affine, out_shape)
         affine = out_affine
-    report_step(_STEP, 0.7)
+    report_fraction(0.7)
     lo, hi = robust_range(image, percentiles)
     data = ((image.float() - lo) / (hi - lo)).contiguous()
-    report_step(_STEP, 1.0)
     return Prepared(image=data, affine=np.asarray(affine, dtype=np.float64), resampled=needed)

@@ -8,20 +8,15 @@ import numpy as np
 
 from gpu_worker.pipeline.runners import Segmenter
 from gpu_worker.pipeline.types import Prepared, Segmentation
-from gpu_worker.progress import report_step
-from mrimesh.contract import Step
-
-_STEP = Step.SEGMENTING.value
+from gpu_worker.progress import report_fraction
 
 
 def segment(prepared: Prepared, segmenter: Segmenter) -> Segmentation:
     """Label ``prepared`` with ``segmenter``; the labels come to the host once, at the end."""
-    report_step(_STEP, 0.0)
     start = time.perf_counter()
-    labels = segmenter.segment(prepared.image, lambda f: report_step(_STEP, 0.05 + 0.9 * f))
+    labels = segmenter.segment(prepared.image, lambda f: report_fraction(0.05 + 0.9 * f))
     host = labels.to("cpu").numpy().astype(np.uint8, copy=False)
     elapsed = time.perf_counter() - start
-    report_step(_STEP, 1.0)
     return Segmentation(
         labels=host,
         affine=prepared.affine,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gpu_worker.progress import Cancelled, report_step, reporting_to, step
+from gpu_worker.progress import Cancelled, report_fraction, report_step, reporting_to, step
 
 
 def test_a_step_block_reports_its_start_and_end_and_times_itself() -> None:
@@ -14,7 +14,7 @@ def test_a_step_block_reports_its_start_and_end_and_times_itself() -> None:
     with reporting_to(lambda s, f: calls.append((s, f))) as clock:
         with step("segmenting"):
             time.sleep(0.05)
-            report_step("segmenting", 0.5)
+            report_fraction(0.5)  # step code never names its step
             assert clock.current == "segmenting"
             assert clock.started_at == pytest.approx(time.time(), abs=1.0)
         with step("meshing"):
@@ -63,3 +63,12 @@ def test_a_broken_reporter_never_fails_the_pipeline_but_a_cancellation_stops_it(
 def test_without_a_clock_steps_and_reports_are_silent() -> None:
     with step("loading"):
         report_step("loading", 0.5)
+
+
+def test_a_fraction_outside_any_step_block_reports_nothing() -> None:
+    calls: list[tuple[str, float]] = []
+    with reporting_to(lambda s, f: calls.append((s, f))) as clock:
+        report_fraction(0.3)
+    report_fraction(0.3)  # no clock installed at all
+    assert calls == []
+    assert clock.seconds == {}

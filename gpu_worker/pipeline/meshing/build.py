@@ -30,12 +30,9 @@ from gpu_worker.pipeline.types import (
     StructureResult,
     StructureSpec,
 )
-from gpu_worker.progress import report_step
-from mrimesh.contract import Step
+from gpu_worker.progress import report_fraction
 
 logger = logging.getLogger(__name__)
-
-_STEP = Step.MESHING.value
 
 
 @dataclass
@@ -184,7 +181,6 @@ def build_meshes(
     thread, where the reporter lives and may cancel the job.
     """
     params = params or MeshParams()
-    report_step(_STEP, 0.0)
     specs = [s for s in seg.structures if names is None or s.name in names]
     jobs = [job for s in specs if (job := structure_job(seg, s, params, out_dir, formats))]
     jobs.sort(key=lambda job: job.labels.size, reverse=True)  # the longest first
@@ -195,9 +191,8 @@ def build_meshes(
     def progress(_index: int, _result: StructureResult | None) -> None:
         nonlocal done
         done += 1
-        report_step(_STEP, done / len(jobs))
+        report_fraction(done / len(jobs))
 
     results = run_all(make_structure, jobs, processes, progress)
-    report_step(_STEP, 1.0)
     order = {spec.name: i for i, spec in enumerate(specs)}
     return sorted((r for r in results if r is not None), key=lambda r: order[r.spec.name])

@@ -32,11 +32,9 @@ from gpu_worker.pipeline.meshing.surface import Mesh, hull_area_ratio
 from gpu_worker.pipeline.meshing.threemf import ColouredMesh, write_3mf
 from gpu_worker.pipeline.meshing.writers import COLORS, write_mesh
 from gpu_worker.pipeline.types import MeshQuality, StructureSpec
-from gpu_worker.progress import report_step
-from mrimesh.contract import Step
+from gpu_worker.progress import report_fraction
 from mrimesh.print_options import INVALID_OPTION, STRUCTURE_LABELS
 
-_STEP = Step.MESHING.value
 #: Folder of the page's own files in an output folder (``result_files.FILES_DIR``).
 PAGE_DIR = "files"
 #: Name of the 3MF file holding every piece.
@@ -184,13 +182,12 @@ def build_pieces(
 ) -> PrintResult:
     """Mesh, scale and write every piece ``request`` asks for from the label map ``labels``
     (working grid, voxel -> world mm by ``affine``)."""
-    report_step(_STEP, 0.0)
     voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
     specs = {n: _spec_for(structures, set(label_names), n) for n in request.structures}
     hemispheres = [n for n in request.structures if n.endswith("_hemisphere")]
     if hemispheres and plane is None:
         plane = find_midline(labels, affine, label_mask(labels, specs[hemispheres[0]].labels))
-    report_step(_STEP, 0.05)
+    report_fraction(0.05)
 
     # The print scale: asked for, or the one that makes the longest side of all pieces together
     # the asked-for length. Walls are asked for at print size, meshed at life size, so the scale
@@ -241,7 +238,7 @@ def build_pieces(
     def progress(_index: int, _result: object) -> None:
         nonlocal done
         done += 1
-        report_step(_STEP, 0.05 + (_MESHING_SHARE - 0.05) * done / len(jobs))
+        report_fraction(0.05 + (_MESHING_SHARE - 0.05) * done / len(jobs))
 
     meshed = [m for m in run_all(make_piece, jobs, processes, progress) if m is not None]
     if not meshed:
@@ -292,14 +289,13 @@ def build_pieces(
         def wrote(_index: int, _result: object) -> None:
             nonlocal written
             written += 1
-            report_step(_STEP, _MESHING_SHARE + (1 - _MESHING_SHARE) * written / len(writes))
+            report_fraction(_MESHING_SHARE + (1 - _MESHING_SHARE) * written / len(writes))
 
         for job, result in zip(writes, run_all(_write, writes, processes, wrote), strict=True):
             if job.formats == ("3mf",):
                 joint.update(result)
             else:
                 files[job.names[0]].update(result)
-    report_step(_STEP, 1.0)
 
     pieces = []
     for m, mesh, size in zip(meshed, printed, sizes, strict=True):
