@@ -40,7 +40,6 @@ def build_broker(settings: Settings) -> RedisBroker:
         client,
         input_errors=(InputError,),
         preload=preload,
-        start_sidecar_process=False,  # the process guard owns the sidecar
     )
     middleware = [
         # First, so that at shutdown it stops the sidecar before the worker leaves the registry.

@@ -4,7 +4,8 @@ Hooks, in the order a job meets them:
 
 * ``before_worker_boot``: migrate old Redis data, load the models, once per process, before any
   message is taken.
-* ``after_worker_boot``: start the sidecar process (heartbeats, per-job time limit).
+* ``after_worker_boot``: learn this process's worker id (the process guard,
+  :mod:`gpu_worker.process_guard`, starts and keeps the sidecar).
 * ``before_process_message``: :meth:`~mrimesh.lifecycle.Lifecycle.start` the job and install a
   step clock (:class:`~gpu_worker.progress.StepClock`) for the pipeline's ``with step(...)``
   blocks. A job that may not run (cancelled, expired, already taken by a redelivered twin) is
@@ -27,7 +28,6 @@ import contextlib
 import logging
 import os
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +39,6 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 
 from gpu_worker.progress import Cancelled, StepClock, install_clock, uninstall_clock
-from gpu_worker.sidecar import start_sidecar
 from mrimesh.config import Settings
 from mrimesh.contract import JOB_ACTORS, STEP_IDS, JobStatus, prior_step_weights
 from mrimesh.errors import ErrorCode
@@ -83,7 +82,6 @@ class JobProgress(Middleware):
         *,
         input_errors: tuple[type[BaseException], ...] = (),
         preload: Callable[[Settings], None] | None = None,
-        start_sidecar_process: bool = True,
     ):
         self.settings = settings
         self.client = client
@@ -92,10 +90,8 @@ class JobProgress(Middleware):
         self.input_errors = input_errors
         self.preload = preload
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self.start_sidecar = start_sidecar_process
         self._running: dict[str, RunningJob] = {}
         self._last_finished_at: float | None = None
-        self._sidecar: subprocess.Popen | None = None
 
     # -- process lifecycle -----------------------------------------------------------------
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
@@ -108,17 +104,11 @@ class JobProgress(Middleware):
             logger.info("models and meshing helpers ready in %.1f s", time.perf_counter() - started)
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        """Start the sidecar that reports this worker alive and enforces the time limit."""
+        """Learn this worker process's id (the process guard starts its sidecar)."""
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        if self.start_sidecar:
-            self._sidecar = start_sidecar(self.worker_id)
 
     def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        """Stop the sidecar and leave the registry."""
-        if self._sidecar is not None:
-            self._sidecar.terminate()
-            self._sidecar.wait(10)
-            self._sidecar = None
+        """Leave the registry."""
         try:
             self.workers.leave(self.worker_id)
         except redis.exceptions.RedisError:

@@ -166,7 +166,7 @@ def test_the_api_and_the_worker_migrate_when_they_start(settings, redis_client) 
 
     redis_client.delete(keys.histogram("step_seconds:segmenting"), keys.timings_jobs)
     _seed_old_data(redis_client, keys)
-    JobProgress(settings, redis_client, start_sidecar_process=False).before_worker_boot(None, None)
+    JobProgress(settings, redis_client).before_worker_boot(None, None)
     assert not redis_client.exists(keys.histogram("step_seconds:Segmenting"))
     history = StatsReader(redis_client, settings).timing_history()
     assert all(set(h.steps) <= set(STEP_IDS) for h in history)

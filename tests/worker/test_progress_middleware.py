@@ -44,7 +44,6 @@ def run_worker(fast_settings: Settings) -> Iterator[Callable[[Callable[[str], ob
     def start(body: Callable[[str], object]) -> None:
         client = connect(fast_settings.redis_url)
         progress = JobProgress(fast_settings, client, input_errors=(BadScanError,))
-        progress.start_sidecar = False  # this process is the test runner; beat by hand
         WorkerRegistry(client, fast_settings).beat(progress.worker_id)
         broker = RedisBroker(
             client=client,
