@@ -12,7 +12,7 @@ import pytest
 
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.load import load_scan
-from gpu_worker.progress import reporting_to
+from gpu_worker.progress import reporting_to, step
 from mrimesh.contract import Step
 
 
@@ -85,7 +85,7 @@ def test_4d_input_keeps_the_first_volume_and_says_so(brain_2mm: Path, tmp_path: 
 
 def test_loading_reports_progress_from_zero_to_one(brain_2mm: Path) -> None:
     calls: list[tuple[str, float]] = []
-    with reporting_to(lambda step, fraction: calls.append((step, fraction))):
+    with reporting_to(lambda step_id, f: calls.append((step_id, f))), step(Step.LOADING):
         load_scan(brain_2mm)
     assert calls[0] == (Step.LOADING.value, 0.0)
     assert calls[-1] == (Step.LOADING.value, 1.0)

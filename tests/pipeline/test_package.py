@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gpu_worker.pipeline.package import package_results
-from gpu_worker.progress import Cancelled, reporting_to
+from gpu_worker.progress import Cancelled, reporting_to, step
 from mrimesh.contract import Step
 from tests.pipeline.conftest import Run
 
@@ -21,6 +21,7 @@ def test_zip_holds_meshes_segmentation_and_report(brain_run: Run, tmp_path: Path
     expected = {"report.json", "segmentation.nii.gz"}
     for structure in brain_run.report["structures"]:
         expected |= set(structure["files"].values())
+    expected |= set(brain_run.report["print"]["files"].values())  # the 3MF of every piece
     assert names == expected
     assert not [p for p in tmp_path.iterdir() if p.name != "result.zip"]
 
@@ -50,7 +51,7 @@ def test_interrupted_packaging_leaves_the_previous_zip_whole(
         if step == Step.PACKAGING.value and 0.2 < fraction < 1.0:
             raise Cancelled
 
-    with reporting_to(cancel_mid_way), pytest.raises(Cancelled):
+    with reporting_to(cancel_mid_way), pytest.raises(Cancelled), step(Step.PACKAGING):
         package_results(brain_run.out, zip_path)
     # Then the old zip is untouched and no partial file is left behind
     assert zip_path.read_bytes() == before
@@ -59,8 +60,9 @@ def test_interrupted_packaging_leaves_the_previous_zip_whole(
 
 def test_packaging_reports_progress(brain_run: Run, tmp_path: Path) -> None:
     calls: list[tuple[str, float]] = []
-    with reporting_to(lambda step, fraction: calls.append((step, fraction))):
+    with reporting_to(lambda step_id, f: calls.append((step_id, f))), step(Step.PACKAGING):
         package_results(brain_run.out, tmp_path / "result.zip")
     assert calls[0] == (Step.PACKAGING.value, 0.0)
     assert calls[-1] == (Step.PACKAGING.value, 1.0)
+    assert len(calls) > 2  # fractions between the block's start and end
     assert len(calls) <= 40

@@ -25,7 +25,7 @@ from gpu_worker.pipeline.models import get_segmenter, preload, resolve_device, s
 from gpu_worker.pipeline.preprocess import prepare
 from gpu_worker.pipeline.segment import segment
 from gpu_worker.pipeline.types import Segmentation
-from gpu_worker.progress import reporting_to
+from gpu_worker.progress import reporting_to, step
 from mrimesh.config import Settings
 from mrimesh.contract import Step
 from tests.pipeline.conftest import nilearn_map
@@ -73,7 +73,7 @@ def test_labels_are_named_from_the_bundle_lookup_table(labelled: Segmentation) -
 def test_segmenting_reports_progress(brain_2mm: Path, cpu_settings: Settings) -> None:
     prepared = prepare(load_scan(brain_2mm), "cpu", work_spacing_mm=2.0)
     calls: list[tuple[str, float]] = []
-    with reporting_to(lambda step, fraction: calls.append((step, fraction))):
+    with reporting_to(lambda step_id, f: calls.append((step_id, f))), step(Step.SEGMENTING):
         segment(prepared, segmenter_for(cpu_settings))
     assert {step for step, _ in calls} == {Step.SEGMENTING.value}
     fractions = [f for _, f in calls]

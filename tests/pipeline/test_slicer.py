@@ -27,6 +27,11 @@ REPAIR_WORDS = re.compile(
 )
 
 
+#: PrusaSlicer's own diagnostics logged at error level that are about its wall planner
+#: (Arachne's perimeter order), not about the input mesh; they come and go with the slicing
+#: parameters and the machine's floating point, and the G-code is written all the same.
+SLICER_INTERNAL_NOTES = re.compile(r"reversing even wall line causes it to be printed", re.I)
+
 #: Slicer flags for pieces that rest on a point: automatic supports on a one-layer raft.
 SUPPORTS = ("--support-material", "--support-material-auto", "--raft-layers", "1")
 
@@ -45,7 +50,7 @@ def prusa(*args: str, timeout: float = 300) -> str:
     lines = [
         line
         for line in (done.stdout + done.stderr).splitlines()
-        if not re.search(r"\[(trace|debug|info)\]", line)
+        if not re.search(r"\[(trace|debug|info)\]", line) and not SLICER_INTERNAL_NOTES.search(line)
     ]
     text = "\n".join(lines)
     assert done.returncode == 0, text
