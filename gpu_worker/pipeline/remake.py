@@ -18,11 +18,10 @@ from gpu_worker.pipeline.bundle import DEFAULT_BUNDLE_DIR, read_bundle
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.export import REPORT_FILE, write_report
 from gpu_worker.pipeline.meshing.midline import Plane
-from gpu_worker.pipeline.meshing.pieces import PieceParams
 from gpu_worker.pipeline.meshing.printing import (
-    PrintRequest,
     build_pieces,
     piece_report,
+    print_request,
 )
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.result_files import (
@@ -129,19 +128,7 @@ def remake(
             plane = Plane.from_dict(plane_data) if plane_data else None
             out_dir.mkdir(parents=True, exist_ok=True)
         with step(Step.MESHING):
-            request = PrintRequest(
-                structures=wanted,
-                formats=options.formats,
-                hollow_mm=options.hollow_mm,
-                scale_percent=options.scale_percent,
-                longest_side_mm=options.longest_side_mm,
-                params=PieceParams(
-                    target_triangles=options.target_triangles,
-                    smoothing_iterations=options.smoothing_iterations,
-                    decimation=options.decimation,
-                    iso_surface=options.iso_surface,
-                ),
-            )
+            request = print_request(options, wanted)
             printed = build_pieces(
                 labels,
                 affine,

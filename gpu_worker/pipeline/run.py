@@ -15,12 +15,12 @@ from gpu_worker.pipeline.export import (
     write_segmentation,
 )
 from gpu_worker.pipeline.load import load_scan
-from gpu_worker.pipeline.meshing.pieces import PieceParams
 from gpu_worker.pipeline.meshing.printing import (
     PrintRequest,
     PrintResult,
     build_pieces,
     piece_report,
+    print_request,
 )
 from gpu_worker.pipeline.models import bundle_dir, get_segmenter, resolve_device
 from gpu_worker.pipeline.options import PipelineOptions
@@ -51,23 +51,6 @@ COORDINATES_NOTE = (
     "STL/OBJ/PLY/3MF: world (scanner) RAS+ in mm at the print size (print.scale_percent of life "
     "size, scaled about the scanner's origin); GLB: glTF y-up in metres (same data, node transform)"
 )
-
-
-def print_request(options: PipelineOptions, names: tuple[str, ...]) -> PrintRequest:
-    """The meshing step's request for ``options`` (``names``: the structures to make)."""
-    return PrintRequest(
-        structures=names,
-        formats=options.formats,
-        hollow_mm=options.hollow_mm,
-        scale_percent=options.scale_percent,
-        longest_side_mm=options.longest_side_mm,
-        params=PieceParams(
-            target_triangles=options.target_triangles,
-            smoothing_iterations=options.smoothing_iterations,
-            decimation=options.decimation,
-            iso_surface=options.iso_surface,
-        ),
-    )
 
 
 def _device_report(device: torch.device) -> str:

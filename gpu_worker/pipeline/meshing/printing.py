@@ -31,6 +31,7 @@ from gpu_worker.pipeline.meshing.pieces import (
 from gpu_worker.pipeline.meshing.surface import Mesh, hull_area_ratio
 from gpu_worker.pipeline.meshing.threemf import ColouredMesh, write_3mf
 from gpu_worker.pipeline.meshing.writers import COLORS, write_mesh
+from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.types import MeshQuality, StructureSpec
 from gpu_worker.progress import report_fraction
 from mrimesh.print_options import INVALID_OPTION, STRUCTURE_LABELS
@@ -362,3 +363,20 @@ __all__ = [
     "build_pieces",
     "piece_report",
 ]
+
+
+def print_request(options: PipelineOptions, names: tuple[str, ...]) -> PrintRequest:
+    """The meshing step's request for ``options`` (``names``: the structures to make)."""
+    return PrintRequest(
+        structures=names,
+        formats=options.formats,
+        hollow_mm=options.hollow_mm,
+        scale_percent=options.scale_percent,
+        longest_side_mm=options.longest_side_mm,
+        params=PieceParams(
+            target_triangles=options.target_triangles,
+            smoothing_iterations=options.smoothing_iterations,
+            decimation=options.decimation,
+            iso_surface=options.iso_surface,
+        ),
+    )
