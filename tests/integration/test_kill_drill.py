@@ -188,12 +188,20 @@ def _descendants(procs: dict[int, Proc], pid: int) -> set[int]:
     return found
 
 
-def _consumers(procs: dict[int, Proc]) -> int:
-    """Dramatiq worker processes alive, wherever they hang (an orphaned one included)."""
+def _consumers(procs: dict[int, Proc], helpers: set[int]) -> int:
+    """Dramatiq worker processes alive, wherever they hang (an orphaned one included).
+
+    ``helpers`` are the meshing helpers seen before the kill: once their worker is dead they hang
+    under serve.py for the moment before they exit, where their command line looks like a worker's;
+    they never consume messages (the orphan rule judges them).
+    """
     return sum(
         1
         for p in procs.values()
-        if "spawn_main" in p.cmd and p.role != "helper" and "resource_tracker" not in p.cmd
+        if "spawn_main" in p.cmd
+        and p.role != "helper"
+        and p.pid not in helpers
+        and "resource_tracker" not in p.cmd
     )
 
 
@@ -210,6 +218,7 @@ def drill(service: Drilled, name: str, target: Callable[[dict[int, Proc]], Proc]
     procs = service.tree()
     victim = target(procs)
     below = _descendants(procs, victim.pid)
+    helpers = {p.pid for p in procs.values() if p.role == "helper"}
     # When the process is killed outright
     os.kill(victim.pid, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -219,7 +228,7 @@ def drill(service: Drilled, name: str, target: Callable[[dict[int, Proc]], Proc]
     deadline = killed_at + JOB_SECONDS
     while time.monotonic() < deadline:
         now = service.tree()
-        most_consumers = max(most_consumers, _consumers(now))
+        most_consumers = max(most_consumers, _consumers(now, helpers))
         if orphans_gone is None and not (below & now.keys()) and not orphans(now):
             orphans_gone = time.monotonic() - killed_at
         if orphans_gone is None and time.monotonic() - killed_at > ORPHAN_LIMIT_SECONDS:
