@@ -26,6 +26,7 @@ from gpu_worker.broker import settings
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.package import package_results
+from gpu_worker.pipeline.result_files import BRAIN_FILE, LABELS_FILE, REPORT_FILE
 from gpu_worker.pipeline.run import run_pipeline
 from gpu_worker.progress import Cancelled, step
 from mrimesh.contract import ACTOR_NAME, QUEUE_NAME, REMAKE_ACTOR_NAME, Step
@@ -52,8 +53,6 @@ logger = logging.getLogger(__name__)
 
 #: Report fields copied into the job record for ``/status``.
 _SUMMARY_KEYS = ("structures", "input", "model", "device", "notes", "print", "print_options")
-#: The files a re-make fetches from the job it starts from (plan contract 6).
-LABELS_NAME, REPORT_NAME, BRAIN_NAME = "labels.nii.gz", "report.json", "brain.nii.gz"
 #: Folder of the pipeline's output (``<out_dir>/files/``) whose files become ``files/<name>``.
 _FILES_DIR = FILES_PREFIX.rstrip("/")
 
@@ -120,11 +119,11 @@ def remake_job(job_id: str) -> JobOutcome:
                     "This re-make does not say which job it starts from.", "not_remakeable"
                 )
             source = scratch / "source"
-            for name in (LABELS_NAME, REPORT_NAME, BRAIN_NAME):
+            for name in (LABELS_FILE, REPORT_FILE, BRAIN_FILE):  # what a re-make starts from
                 try:
                     store.fetch(source_job, f"{FILES_PREFIX}{name}", source / _FILES_DIR / name)
                 except ObjectMissing:
-                    if name != BRAIN_NAME:
+                    if name != BRAIN_FILE:
                         raise InputError(
                             "The job to re-make is no longer available (expired or deleted); "
                             "upload the scan again.",
