@@ -24,6 +24,7 @@ import torch
 
 from gpu_worker.broker import settings
 from gpu_worker.pipeline.errors import InputError
+from gpu_worker.pipeline.meshing.reuse import reusable_files
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.package import package_results
 from gpu_worker.pipeline.result_files import BRAIN_FILE, LABELS_FILE, REPORT_FILE
@@ -129,12 +130,29 @@ def remake_job(job_id: str) -> JobOutcome:
                             "upload the scan again.",
                             code="not_remakeable",
                         ) from None
+            _fetch_reusable_meshes(store, source_job, source / _FILES_DIR)
         work_dir = scratch / "work"
         report = remake(source, work_dir, PipelineOptions.from_print(print_options), settings)
         _store_results(store, job_id, work_dir, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return _outcome(report)
+
+
+def _fetch_reusable_meshes(store: JobStorage, source_job: str, folder: Path) -> None:
+    """Fetch the earlier job's page meshes a re-make may reuse (the first of each piece's
+    formats that is stored); a missing one is meshed again, so nothing here is required."""
+    try:
+        report = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    for names in reusable_files(report):
+        for name in names:
+            try:
+                store.fetch(source_job, f"{FILES_PREFIX}{name}", folder / name)
+                break
+            except ObjectMissing:
+                continue
 
 
 def _fetch_options(

@@ -12,7 +12,7 @@ from gpu_worker.progress import report_fraction
 #: Files stored as they are: .gz and .zip are compressed already, and GLB (float vertex data)
 #: deflates only to about 64 % of its size at 0.12 s per structure. (The page no longer reads the
 #: zip: it fetches each file from ``files/``.)
-_STORED_SUFFIXES = (".gz", ".glb", ".zip")
+_STORED_SUFFIXES = (".gz", ".glb", ".zip", ".3mf")
 
 
 def result_files(out_dir: Path, exclude: Path | None = None) -> list[Path]:

@@ -4,7 +4,9 @@ A finished job keeps its label map (``files/labels.nii.gz``, working grid), its 
 and its report.json. A re-make loads the label map, meshes the pieces the new options ask for
 (the midline plane is read from the old report, so hemispheres are cut exactly as before), and
 writes a complete new output folder: meshes, report.json and ``files/`` (the label map and the
-brain copy carried over). Seconds instead of a full run: no model, no torch.
+brain copy carried over). Seconds instead of a full run: no model, no torch. Pieces the earlier
+job meshed the same way are read back from its files (:mod:`.meshing.reuse`) instead of meshed
+again, so a new size, wall or format costs a rescale and a write.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gpu_worker.pipeline.meshing.printing import (
     piece_report,
     print_request,
 )
+from gpu_worker.pipeline.meshing.reuse import earlier_pieces
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.result_files import (
     BRAIN_FILE,
@@ -138,6 +141,7 @@ def remake(
                 out_dir,
                 settings.mesh_processes,
                 plane,
+                earlier=earlier_pieces(source / FILES_DIR, earlier),
             )
         with step(Step.EXPORTING):
             folder = files_dir(out_dir)

@@ -61,6 +61,25 @@ def test_a_finished_job_is_remade_in_seconds_with_new_options(
     assert same["status"] == "completed", same
     assert same["duration_seconds"] < 0.5 * first["duration_seconds"], (same, first)
 
+    # When only the formats change (the pieces would be meshed exactly as before)
+    response = requests.post(
+        f"{live_service.base_url}jobs/{first_id}/meshes",
+        json={"structures": ["brain", "ventricles"], "formats": ["obj", "glb"], "smoothing": 5},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    formats_id = response.json()["job_id"]
+    formats_only, _ = _poll(live_service, formats_id)
+    # Then the worker fetched the first job's meshes from the store and reused them
+    assert formats_only["status"] == "completed", formats_only
+    archive = zipfile.ZipFile(io.BytesIO(live_service.get(f"download/{formats_id}").content))
+    assert {"brain.obj", "brain.glb", "ventricles.obj"} <= set(archive.namelist())
+    pieces = json.loads(archive.read("report.json"))["structures"]
+    assert [(s["name"], s["reused"], s["watertight"]) for s in pieces] == [
+        ("brain", True, True),
+        ("ventricles", True, True),
+    ]
+
     # When the person asks for hemispheres, hollow, at a print size, as STL and 3MF
     asked = {
         "structures": ["left_hemisphere", "right_hemisphere"],

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from gpu_worker.pipeline.meshing.measure import flatness
+from gpu_worker.pipeline.meshing.readers import read_stl
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.run import run_pipeline
 from mrimesh.config import Settings
-from tests.pipeline.test_printing import read_stl
 from tests.support.data import shared_file
 
 pytestmark = pytest.mark.slow

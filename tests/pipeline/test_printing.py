@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import itertools
-import struct
+import json
+import logging
 from pathlib import Path
 
 import fill_voids
@@ -16,8 +17,10 @@ from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.meshing.measure import flatness, wall_thickness
 from gpu_worker.pipeline.meshing.midline import find_midline
 from gpu_worker.pipeline.meshing.pieces import PieceParams
-from gpu_worker.pipeline.meshing.printing import PrintRequest, build_pieces
-from gpu_worker.pipeline.meshing.surface import Mesh, check_mesh
+from gpu_worker.pipeline.meshing.printing import PrintRequest, build_pieces, piece_report
+from gpu_worker.pipeline.meshing.readers import read_glb, read_stl
+from gpu_worker.pipeline.meshing.reuse import earlier_pieces
+from gpu_worker.pipeline.meshing.surface import check_mesh
 from gpu_worker.pipeline.meshing.threemf import read_3mf
 from gpu_worker.pipeline.types import StructureSpec
 from tests.pipeline.conftest import nilearn_map
@@ -30,16 +33,6 @@ SPECS = (
 )
 ALL = ("brain", "left_hemisphere", "right_hemisphere", "white_matter", "ventricles")
 PARAMS = PieceParams(target_triangles=30_000, smoothing_iterations=10)
-
-
-def read_stl(path: Path) -> Mesh:
-    """A binary STL as a mesh with shared vertices (welded by exact coordinates)."""
-    data = path.read_bytes()
-    (count,) = struct.unpack_from("<I", data, 80)
-    record = np.dtype([("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")])
-    corners = np.frombuffer(data, dtype=record, count=count, offset=84)["v"].reshape(-1, 3)
-    vertices, faces = np.unique(corners, axis=0, return_inverse=True)
-    return Mesh(vertices.astype(np.float64), faces.reshape(-1, 3).astype(np.int64))
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +200,89 @@ def test_the_page_gets_an_stl_of_every_piece_even_when_stl_was_not_chosen(
         assert piece.files == {"glb": f"{piece.name}.glb"}
         assert not (tmp_path / f"{piece.name}.stl").exists()  # not in the zip: not asked for
         assert check_mesh(read_stl(tmp_path / "files" / f"{piece.name}.stl")).ok
+
+
+def _earlier(result, folder: Path):
+    """The re-make's lookup over ``result``'s files, its report read back from JSON."""
+    report = json.loads(json.dumps({"structures": [piece_report(p) for p in result.pieces]}))
+    return earlier_pieces(folder, report)
+
+
+def test_a_remake_reuses_the_pieces_it_would_mesh_the_same_way(mni_labels, tmp_path) -> None:
+    """Given pieces meshed at life size as STL + GLB, when they are made again at half size with
+    a wall and one more piece, then the outer surfaces are read back from the files (same
+    triangles, scaled), the new piece and the cavities are meshed, and every piece is sound."""
+    labels, affine = mni_labels
+    first_out = tmp_path / "first"
+    asked = {"structures": ("brain", "left_hemisphere"), "formats": ("stl", "glb")}
+    first = make(mni_labels, first_out, **asked)
+    again = tmp_path / "again"
+    second = build_pieces(
+        labels,
+        affine,
+        NAMES,
+        SPECS,
+        PrintRequest(
+            structures=("brain", "left_hemisphere", "white_matter"),
+            formats=("stl", "3mf"),
+            scale_percent=50,
+            hollow_mm=1.0,
+            params=PARAMS,
+        ),
+        again,
+        processes=1,
+        plane=first.plane,
+        earlier=_earlier(first, first_out),
+    )
+    by_name = {p.name: p for p in second.pieces}
+    assert {n: p.reused for n, p in by_name.items()} == {
+        "brain": True,
+        "left_hemisphere": True,
+        "white_matter": False,
+    }
+    assert all(p.hollow and p.quality.ok for p in second.pieces)
+    for name in ("brain", "left_hemisphere"):
+        before = read_glb(first_out / f"{name}.glb")
+        after = read_stl(again / f"{name}.stl")
+        outer = after.vertices[np.unique(after.faces[: before.n_triangles])]
+        assert after.n_triangles > before.n_triangles  # the cavity's triangles come on top
+        assert np.allclose(
+            np.sort(outer, axis=0), np.sort(before.vertices * 0.5, axis=0), atol=1e-3
+        )
+
+
+def test_a_remake_with_other_meshing_options_meshes_again(mni_labels, tmp_path) -> None:
+    labels, affine = mni_labels
+    first = make(mni_labels, tmp_path / "first", structures=("brain",), formats=("glb",))
+    other = PieceParams(target_triangles=20_000, smoothing_iterations=10)
+    second = build_pieces(
+        labels,
+        affine,
+        NAMES,
+        SPECS,
+        PrintRequest(structures=("brain",), formats=("stl",), params=other),
+        tmp_path / "again",
+        processes=1,
+        earlier=_earlier(first, tmp_path / "first"),
+    )
+    assert [(p.reused, p.quality.ok) for p in second.pieces] == [(False, True)]
+    assert second.pieces[0].triangles <= 20_000
+
+
+def test_a_damaged_earlier_file_is_meshed_again(mni_labels, tmp_path, caplog) -> None:
+    labels, affine = mni_labels
+    first = make(mni_labels, tmp_path / "first", structures=("brain",), formats=("glb",))
+    (tmp_path / "first" / "brain.glb").write_bytes(b"glTF" + b"\0" * 40)
+    with caplog.at_level(logging.WARNING):
+        second = build_pieces(
+            labels,
+            affine,
+            NAMES,
+            SPECS,
+            PrintRequest(structures=("brain",), formats=("stl",), params=PARAMS),
+            tmp_path / "again",
+            processes=1,
+            earlier=_earlier(first, tmp_path / "first"),
+        )
+    assert [(p.reused, p.quality.ok) for p in second.pieces] == [(False, True)]
+    assert "meshing it again" in caplog.text

@@ -11,7 +11,8 @@ import open3d as o3d
 import pytest
 
 from gpu_worker.pipeline.meshing.mesh import marching_cubes_mask, to_world
-from gpu_worker.pipeline.meshing.surface import Mesh
+from gpu_worker.pipeline.meshing.readers import MeshFileError, read_mesh
+from gpu_worker.pipeline.meshing.surface import Mesh, check_mesh
 from gpu_worker.pipeline.meshing.writers import (
     GLTF_NODE_MATRIX,
     write_glb,
@@ -81,3 +82,23 @@ def test_glb_is_valid_gltf_with_the_mesh_and_a_y_up_node(mesh: Mesh, tmp_path: P
     np.testing.assert_allclose(superior, [0.0, 0.001, 0.0])  # head's top is glTF's up
     back = o3d.io.read_triangle_mesh(str(path))
     assert len(back.triangles) == mesh.n_triangles
+
+
+def test_our_glb_and_stl_read_back_as_the_same_indexed_mesh(mesh: Mesh, tmp_path: Path) -> None:
+    """What a re-make reuses: GLB gives the mesh as written; STL is welded back into it."""
+    write_glb(mesh, tmp_path / "ball.glb", "ball", (1.0, 1.0, 1.0))
+    write_stl(mesh, tmp_path / "ball.stl")
+    glb = read_mesh(tmp_path / "ball.glb")
+    assert np.array_equal(glb.faces, mesh.faces)
+    assert np.allclose(glb.vertices, mesh.vertices, atol=1e-4)
+    stl = read_mesh(tmp_path / "ball.stl")
+    assert stl.n_triangles == mesh.n_triangles and len(stl.vertices) == len(mesh.vertices)
+    assert np.allclose(stl.vertices[stl.faces], mesh.vertices[mesh.faces], atol=1e-4)
+    assert check_mesh(stl).ok
+
+
+@pytest.mark.parametrize("name", ["ball.glb", "ball.stl", "ball.obj"])
+def test_a_file_we_did_not_write_is_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_bytes(b"glTF" + bytes(100))
+    with pytest.raises(MeshFileError):
+        read_mesh(tmp_path / name)

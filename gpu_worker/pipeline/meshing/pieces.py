@@ -20,7 +20,7 @@ Everything here is numpy, SciPy and VTK (a meshing helper process runs it; never
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 import edt
 import numpy as np
@@ -55,6 +55,8 @@ DEFAULT_WALL_MARGIN_MM = 0.35
 DEFAULT_MIN_CAVITY_ML = 0.05
 #: Taubin iterations on a cavity's surface (the distance field is smooth already).
 DEFAULT_CAVITY_SMOOTHING = 5
+#: Grid spacing a cavity's surface is taken on, in mm (about: a whole multiple of the voxels).
+DEFAULT_CAVITY_GRID_MM = 2.0
 #: Vertices closer than this to the cut plane after meshing are put on it, in mm.
 DEFAULT_PLANE_SNAP_MM = 0.05
 
@@ -116,6 +118,26 @@ class PieceJob:
     cut: Cut | None = None
     #: wall thickness at life size, in mm (0: solid)
     wall_mm: float = 0.0
+    #: the piece's surfaces from an earlier job that meshed it the same way (None: mesh it)
+    reuse: Reused | None = None
+
+    @property
+    def cavity_level_mm(self) -> float:
+        """Depth inside the piece its cavity's surface is taken at, mm at life size (0: solid)."""
+        return self.wall_mm + self.params.wall_margin_mm if self.wall_mm > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Reused:
+    """A piece's surfaces as an earlier job meshed them (same label map, same :func:`surface_key`),
+    at life size in world mm: a re-make that changes only the size, the formats or the wall
+    rescales and writes them instead of meshing again."""
+
+    outer: Mesh  #: outward normals
+    cavity: Mesh | None = None  #: wound into the cavity; None when the earlier piece was solid
+    #: the depth ``cavity`` was taken at (:attr:`PieceJob.cavity_level_mm`)
+    cavity_level_mm: float = 0.0
+    max_depth_mm: float = 0.0  #: the earlier :attr:`PieceMesh.max_depth_mm`
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,41 @@ class PieceMesh:
     #: deepest point inside the piece (the thickest wall it could have), in mm at life size
     max_depth_mm: float
     seconds: float
+    #: how it was meshed (:func:`meshed_as`), so a later re-make can tell whether it may reuse it
+    meshed_as: dict[str, object] = field(default_factory=dict)
+    reused: bool = False  #: True when its outer surface came from an earlier job
+
+
+def surface_key(job: PieceJob) -> dict[str, object]:
+    """Everything the outer surface of ``job``'s piece depends on besides the label map (the
+    wall and the print size do not change it)."""
+    params = asdict(job.params)
+    params.pop("wall_margin_mm")
+    cut = job.cut
+    return {
+        "labels": list(job.spec.labels),
+        "keep_largest": job.spec.keep_largest,
+        "fill_holes": job.spec.fill_holes,
+        **params,
+        "cut": None
+        if cut is None
+        else {"plane": cut.plane.to_dict(), "side": cut.side, "gap_mm": cut.gap_mm},
+    }
+
+
+def same_key(a: object, b: object, tolerance: float = 1e-4) -> bool:
+    """Whether two keys (JSON-like values) are equal, numbers within ``tolerance`` (a plane read
+    back from report.json differs from the one it was written from in its last digits)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_key(a[k], b[k], tolerance) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        pairs = zip(a, b, strict=False)
+        return len(a) == len(b) and all(same_key(x, y, tolerance) for x, y in pairs)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return abs(float(a) - float(b)) <= tolerance
+    return a == b
 
 
 def _spacing(affine: np.ndarray) -> float:
@@ -157,9 +214,14 @@ def _box_depth(
     )
 
 
-def _extract(field: np.ndarray, level: float, method: str, origin: np.ndarray) -> Mesh:
-    mesh = ISO_SURFACE_METHODS[method](np.ascontiguousarray(field, dtype=np.float32), level)
-    return Mesh(mesh.vertices + origin, mesh.faces)
+def _extract(
+    field: np.ndarray, level: float, method: str, origin: np.ndarray, step: int = 1
+) -> Mesh:
+    """The ``level`` surface of every ``step``-th sample of ``field`` along each axis, in voxel
+    coordinates of the full grid (``origin`` is ``field``'s first voxel there)."""
+    sampled = np.ascontiguousarray(field[::step, ::step, ::step], dtype=np.float32)
+    mesh = ISO_SURFACE_METHODS[method](sampled, level)
+    return Mesh(mesh.vertices * step + origin, mesh.faces)
 
 
 def _snap_voxels(mesh: Mesh, cut: Cut | None, affine: np.ndarray, tolerance_mm: float) -> Mesh:
@@ -256,7 +318,10 @@ def cavity_surface(mask: np.ndarray, job: PieceJob) -> tuple[Mesh, float]:
     empty = Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
     if deepest <= level + spacing / 2:
         return empty, deepest
-    raw = _extract(depth, level, job.params.iso_surface, origin)
+    # A coarser grid is enough for a surface nobody sees: the distance only bends downward
+    # between samples (it is semi-concave), so the cavity shrinks a little, never the wall.
+    step = max(1, round(DEFAULT_CAVITY_GRID_MM / spacing))
+    raw = _extract(depth, level, job.params.iso_surface, origin, step)
     if raw.n_triangles == 0:
         return empty, deepest
     raw = _drop_small(clean(raw), DEFAULT_MIN_CAVITY_ML * 1000.0 / spacing**3)
@@ -300,34 +365,61 @@ def _join(a: Mesh, b: Mesh) -> Mesh:
     )
 
 
-def make_piece(job: PieceJob) -> PieceMesh | None:
-    """Mesh one piece at life size (what a helper process runs); None when nothing is left."""
-    start = time.perf_counter()
+def _voxels_to_world(mesh: Mesh, affine: np.ndarray) -> Mesh:
+    """``mesh`` mapped through ``affine``, winding kept as seen from the same side."""
+    faces = mesh.faces[:, ::-1] if np.linalg.det(affine[:3, :3]) < 0 else mesh.faces
+    return Mesh(mesh.vertices @ affine[:3, :3].T + affine[:3, 3], np.ascontiguousarray(faces))
+
+
+def _kept_voxels(job: PieceJob) -> tuple[np.ndarray, int]:
+    """The piece's voxels to mesh (for a hemisphere: its side and two voxels past the cut, half
+    the volume to blur, mesh and measure distances in) and how many of them are its own."""
     mask = piece_mask(job)
-    if job.cut is not None and mask.any():
-        # Keep the piece's side (and two voxels past the cut, for the field to cross it there):
-        # half the volume to blur, mesh and measure distances in.
-        box = bounding_box(mask, margin=0)
-        origin = np.array([b.start for b in box], dtype=np.float64)
-        depth = _box_depth(job.cut, job.affine, mask[box].shape, origin)
-        kept = np.zeros_like(mask)
-        kept[box] = mask[box] & (depth > -2 * _spacing(job.affine))
-        solid_voxels = int(np.count_nonzero(mask[box] & (depth >= 0)))
-        mask = kept
-    else:
-        solid_voxels = int(np.count_nonzero(mask))
+    if job.cut is None or not mask.any():
+        return mask, int(np.count_nonzero(mask))
+    box = bounding_box(mask, margin=0)
+    origin = np.array([b.start for b in box], dtype=np.float64)
+    depth = _box_depth(job.cut, job.affine, mask[box].shape, origin)
+    kept = np.zeros_like(mask)
+    kept[box] = mask[box] & (depth > -2 * _spacing(job.affine))
+    return kept, int(np.count_nonzero(mask[box] & (depth >= 0)))
+
+
+def make_piece(job: PieceJob) -> PieceMesh | None:
+    """Mesh one piece at life size (what a helper process runs); None when nothing is left.
+
+    With ``job.reuse`` the outer surface (and the cavity, when it was taken at the same depth)
+    comes from the earlier job; should it fail the checks, the piece is meshed afresh."""
+    start = time.perf_counter()
+    mask, solid_voxels = _kept_voxels(job)
     if not mask.any():
         return None
-    outer = outer_surface(mask, job)
-    if outer.n_triangles == 0:
-        return None
-    cavity = Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
-    deepest = 0.0
-    if job.wall_mm > 0:
-        cavity, deepest = cavity_surface(mask, job)
-    mesh = to_world(_join(outer, cavity), job.affine)
+    reuse = job.reuse
+    if reuse is not None:
+        outer = reuse.outer
+    else:
+        voxel_outer = outer_surface(mask, job)
+        if voxel_outer.n_triangles == 0:
+            return None
+        outer = to_world(voxel_outer, job.affine)
+    empty = Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
+    cavity, deepest = empty, 0.0
+    level = job.cavity_level_mm
+    if (
+        level > 0
+        and reuse is not None
+        and reuse.cavity is not None
+        and (abs(reuse.cavity_level_mm - level) < 1e-6)
+    ):
+        cavity, deepest = reuse.cavity, reuse.max_depth_mm
+    elif level > 0:
+        voxel_cavity, deepest = cavity_surface(mask, job)
+        if voxel_cavity.n_triangles:
+            cavity = compact(_voxels_to_world(voxel_cavity, job.affine))
+    mesh = _join(outer, cavity)
     quality = check_mesh(mesh)
-    cavity = compact(cavity) if cavity.n_triangles else cavity
+    if reuse is not None and not quality.ok:
+        return make_piece(replace(job, reuse=None))
     cavities = (
         face_vertex_components(cavity.faces, len(cavity.vertices))[0] if cavity.n_triangles else 0
     )
@@ -340,6 +432,12 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
         cavities=int(cavities),
         max_depth_mm=deepest,
         seconds=time.perf_counter() - start,
+        meshed_as={
+            "surface": surface_key(job),
+            "cavity_level_mm": level if cavity.n_triangles else 0.0,
+            "max_depth_mm": deepest,
+        },
+        reused=reuse is not None,
     )
 
 
@@ -355,4 +453,15 @@ def print_size(mesh: Mesh) -> list[float]:
     return (mesh.vertices.max(axis=0) - mesh.vertices.min(axis=0)).tolist()
 
 
-__all__ = ["Cut", "PieceJob", "PieceMesh", "PieceParams", "make_piece", "print_size", "scaled"]
+__all__ = [
+    "Cut",
+    "PieceJob",
+    "PieceMesh",
+    "PieceParams",
+    "Reused",
+    "make_piece",
+    "print_size",
+    "same_key",
+    "scaled",
+    "surface_key",
+]

@@ -9,7 +9,8 @@ each piece's files are written (and the 3MF), side by side again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,12 @@ from gpu_worker.pipeline.meshing.pieces import (
     PieceJob,
     PieceMesh,
     PieceParams,
+    Reused,
     make_piece,
     print_size,
     scaled,
 )
-from gpu_worker.pipeline.meshing.surface import Mesh, hull_area_ratio
+from gpu_worker.pipeline.meshing.surface import hull_area_ratio
 from gpu_worker.pipeline.meshing.threemf import ColouredMesh, write_3mf
 from gpu_worker.pipeline.meshing.writers import COLORS, write_mesh
 from gpu_worker.pipeline.options import PipelineOptions
@@ -82,6 +84,9 @@ class PieceResult:
     max_wall_mm: float  #: thickest wall the piece could have at print size
     files: dict[str, str]
     seconds: float
+    #: how its mesh was made (:attr:`PieceMesh.meshed_as`) and the scale of its files
+    meshed_as: dict[str, object] = field(default_factory=dict)
+    reused: bool = False  #: True when its surface came from an earlier job's files
 
 
 @dataclass(frozen=True)
@@ -108,30 +113,92 @@ class PrintResult:
 
 
 @dataclass(frozen=True)
-class _WriteJob:
-    names: tuple[str, ...]
-    meshes: tuple[Mesh, ...]
+class _Printed:
+    """A piece's files and measurements at print size (what a helper sends back)."""
+
+    files: dict[str, str]
+    size_mm: list[float]
+    material_ml: float
+    surface_area_mm2: float
+    hull_area_ratio: float | None
+    triangles: int
+    vertices: int
+
+
+def _print_piece(
+    piece: PieceMesh, scale: float, formats: tuple[str, ...], out_dir: Path | None
+) -> _Printed:
+    """Scale a life-size piece to the print size, write its files and measure it."""
+    mesh = scaled(piece.mesh, scale)
+    files: dict[str, str] = {}
+    if out_dir is not None:
+        files = {f: write_mesh(mesh, out_dir, piece.name, f) for f in formats if f != "3mf"}
+        if "stl" not in formats:  # the page's viewer reads every piece's STL (plan contract 6)
+            page = out_dir / PAGE_DIR
+            page.mkdir(parents=True, exist_ok=True)
+            write_mesh(mesh, page, piece.name, "stl")
+    area = mesh.area()
+    return _Printed(
+        files=files,
+        size_mm=print_size(mesh),
+        material_ml=mesh.signed_volume() / 1000.0,
+        surface_area_mm2=area,
+        hull_area_ratio=hull_area_ratio(mesh, area) if not piece.hollow else None,
+        triangles=mesh.n_triangles,
+        vertices=len(mesh.vertices),
+    )
+
+
+@dataclass(frozen=True)
+class _MeshTask:
+    """Mesh one piece; when the print size is known already, also write and measure it."""
+
+    job: PieceJob
+    scale: float | None
     formats: tuple[str, ...]
+    out_dir: Path | None
+
+    def run(self) -> tuple[PieceMesh | None, _Printed | None]:
+        piece = make_piece(self.job)
+        if piece is None or self.scale is None:
+            return piece, None
+        return piece, _print_piece(piece, self.scale, self.formats, self.out_dir)
+
+
+@dataclass(frozen=True)
+class _PrintTask:
+    """Write and measure one meshed piece at the print size."""
+
+    piece: PieceMesh
+    scale: float
+    formats: tuple[str, ...]
+    out_dir: Path | None
+
+    def run(self) -> _Printed:
+        return _print_piece(self.piece, self.scale, self.formats, self.out_dir)
+
+
+@dataclass(frozen=True)
+class _ThreeMFTask:
+    """Write every piece, at the print size, into one 3MF."""
+
+    pieces: tuple[PieceMesh, ...]
+    scale: float
     out_dir: Path
     #: world direction each piece should lie on (a hemisphere's cut face), by name
     down: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
+    def run(self) -> dict[str, str]:
+        coloured = []
+        for piece in self.pieces:
+            name, mesh = piece.name, scaled(piece.mesh, self.scale)
+            coloured.append(ColouredMesh(name, mesh, color_of(name), self.down.get(name)))
+        return {"3mf": write_3mf(coloured, self.out_dir / THREEMF_FILE)}
 
-def _write(job: _WriteJob) -> dict[str, str]:
-    """Write one piece's mesh files, or (several pieces) the 3MF; in a helper process."""
-    if len(job.formats) == 1 and job.formats[0] == "3mf":
-        pieces = [
-            ColouredMesh(n, m, color_of(n), job.down.get(n))
-            for n, m in zip(job.names, job.meshes, strict=True)
-        ]
-        return {"3mf": write_3mf(pieces, job.out_dir / THREEMF_FILE)}
-    name, mesh = job.names[0], job.meshes[0]
-    written = {fmt: write_mesh(mesh, job.out_dir, name, fmt) for fmt in job.formats if fmt != "3mf"}
-    if "stl" not in job.formats:  # the page's viewer reads every piece's STL (plan contract 6)
-        page = job.out_dir / PAGE_DIR
-        page.mkdir(parents=True, exist_ok=True)
-        write_mesh(mesh, page, name, "stl")
-    return written
+
+def _run_task(task: _MeshTask | _PrintTask | _ThreeMFTask) -> object:
+    """What a meshing helper runs: one task."""
+    return task.run()
 
 
 def _union_size(sizes: list[list[float]]) -> list[float]:
@@ -150,13 +217,8 @@ def _spec_for(
     raise ValueError(f"this model cannot make {name!r}; it makes {sorted(specs)}")
 
 
-def _mask_extent(
-    labels: np.ndarray, affine: np.ndarray, values: tuple[int, ...]
-) -> np.ndarray | None:
-    """World bounding box (2, 3) of a label set's voxels (their outer corners)."""
-    box = bounding_box(label_mask(labels, values), margin=0)
-    if box is None:
-        return None
+def _box_extent(box: tuple[slice, slice, slice], affine: np.ndarray) -> np.ndarray:
+    """World bounding box (2, 3) of a voxel box (its voxels' outer corners)."""
     lo = np.array([b.start for b in box], dtype=np.float64) - 0.5
     hi = np.array([b.stop for b in box], dtype=np.float64) - 0.5
     corners = np.array(
@@ -164,6 +226,14 @@ def _mask_extent(
     )
     world = corners @ affine[:3, :3].T + affine[:3, 3]
     return np.stack([world.min(axis=0), world.max(axis=0)])
+
+
+def _widened(box: tuple[slice, ...], shape: tuple[int, ...], margin: int = 1) -> tuple[slice, ...]:
+    """``box`` ``margin`` voxels wider on each side, within ``shape``."""
+    return tuple(
+        slice(max(b.start - margin, 0), min(b.stop + margin, n))
+        for b, n in zip(box, shape, strict=True)
+    )
 
 
 def invalid_option(message: str) -> InputError:
@@ -180,9 +250,15 @@ def build_pieces(
     out_dir: Path | None,
     processes: int = 0,
     plane: Plane | None = None,
+    earlier: Callable[[PieceJob], Reused | None] | None = None,
 ) -> PrintResult:
     """Mesh, scale and write every piece ``request`` asks for from the label map ``labels``
-    (working grid, voxel -> world mm by ``affine``)."""
+    (working grid, voxel -> world mm by ``affine``).
+
+    ``earlier(job)`` may give a piece's surfaces from an earlier job that meshed it the same
+    way (a re-make); those are rescaled and written instead of meshed again. When the print
+    size is known up front (a scale, not a longest side), each helper writes its piece's files
+    as soon as it is meshed; otherwise the files follow once all pieces are measured."""
     voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
     specs = {n: _spec_for(structures, set(label_names), n) for n in request.structures}
     hemispheres = [n for n in request.structures if n.endswith("_hemisphere")]
@@ -193,13 +269,19 @@ def build_pieces(
     # The print scale: asked for, or the one that makes the longest side of all pieces together
     # the asked-for length. Walls are asked for at print size, meshed at life size, so the scale
     # is estimated from the voxels first and measured on the meshes after.
+    boxes = {}  # each label set's tight voxel box, one pass over the label map per set
+    for name in request.structures:
+        values = specs[name].labels
+        if values not in boxes:
+            boxes[values] = bounding_box(label_mask(labels, values), margin=0)
     extents = [
-        e
+        _box_extent(box, affine)
         for n in request.structures
-        if (e := _mask_extent(labels, affine, specs[n].labels)) is not None
+        if (box := boxes[specs[n].labels]) is not None
     ]
     if not extents:
         raise InputError("None of the chosen structures was found in this scan.", code="no_brain")
+    known_scale = None
     if request.longest_side_mm is not None:
         union = (
             np.stack([e[0] for e in extents]).min(axis=0),
@@ -207,43 +289,51 @@ def build_pieces(
         )
         estimate = request.longest_side_mm / float((union[1] - union[0]).max())
     else:
-        estimate = (request.scale_percent or 100.0) / 100.0
+        estimate = known_scale = (request.scale_percent or 100.0) / 100.0
     wall_life = request.hollow_mm / estimate
 
     jobs = []
     for name in request.structures:
         spec = specs[name]
-        box = bounding_box(label_mask(labels, spec.labels))
-        if box is None:
+        if boxes[spec.labels] is None:
             continue
+        box = _widened(boxes[spec.labels], labels.shape)
         shift = np.eye(4)
         shift[:3, 3] = [s.start for s in box]
         cut = None
         if name in ("left_hemisphere", "right_hemisphere"):
             cut = Cut(plane, -1 if name == "left_hemisphere" else 1, request.gap_mm)
-        jobs.append(
-            PieceJob(
-                name,
-                spec,
-                labels[box].copy(),
-                affine @ shift,
-                voxel_ml,
-                request.params,
-                cut,
-                wall_life,
-            )
+        job = PieceJob(
+            name, spec, labels[box].copy(), affine @ shift, voxel_ml, request.params, cut, wall_life
         )
-    jobs.sort(key=lambda job: job.labels.size, reverse=True)
+        jobs.append(replace(job, reuse=earlier(job)) if earlier is not None else job)
+    # The longest first; pieces reused from an earlier job take no time to "mesh".
+    jobs.sort(key=lambda job: (job.reuse is None, job.labels.size), reverse=True)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    # The 3MF waits for every piece; the longest piece's own files are written beside it then,
+    # instead of before it, so the two share the helpers.
+    defer_first = out_dir is not None and "3mf" in request.formats and len(jobs) > 1
+    tasks = [
+        _MeshTask(job, None if defer_first and i == 0 else known_scale, request.formats, out_dir)
+        for i, job in enumerate(jobs)
+    ]
+    share = _MESHING_SHARE if known_scale is None else 0.9
     done = 0
 
-    def progress(_index: int, _result: object) -> None:
+    def meshed_one(_index: int, _result: object) -> None:
         nonlocal done
         done += 1
-        report_fraction(0.05 + (_MESHING_SHARE - 0.05) * done / len(jobs))
+        report_fraction(0.05 + (share - 0.05) * done / len(tasks))
 
-    meshed = [m for m in run_all(make_piece, jobs, processes, progress) if m is not None]
-    if not meshed:
+    outcomes = [
+        (piece, printed)
+        for piece, printed in run_all(_run_task, tasks, processes, meshed_one)
+        if piece is not None
+    ]
+    if not outcomes:
         raise InputError("None of the chosen structures was found in this scan.", code="no_brain")
+    meshed = [piece for piece, _ in outcomes]
     if request.hollow_mm > 0 and not any(m.hollow for m in meshed):
         thickest = max(m.max_depth_mm for m in meshed) * estimate
         allowed = max(thickest - request.params.wall_margin_mm * estimate, 0.0)
@@ -253,74 +343,59 @@ def build_pieces(
             "print or solid pieces (hollow_mm 0)."
         )
 
-    sizes = [print_size(m.mesh) for m in meshed]
-    if request.longest_side_mm is not None:
+    if known_scale is not None:
+        scale = known_scale
+    else:
         lo = np.min([m.mesh.vertices.min(axis=0) for m in meshed], axis=0)
         hi = np.max([m.mesh.vertices.max(axis=0) for m in meshed], axis=0)
         scale = request.longest_side_mm / float((hi - lo).max())
-    else:
-        scale = (request.scale_percent or 100.0) / 100.0
-    printed = [scaled(m.mesh, scale) for m in meshed]
-    sizes = [print_size(m) for m in printed]
+    later: list[_PrintTask | _ThreeMFTask] = [
+        _PrintTask(m, scale, request.formats, out_dir) for m, p in outcomes if p is None
+    ]
+    if out_dir is not None and "3mf" in request.formats:
+        order = {n: i for i, n in enumerate(request.structures)}
+        down = {j.name: j.cut.down for j in jobs if j.cut is not None}
+        in_order = tuple(sorted(meshed, key=lambda m: order[m.name]))
+        later.insert(0, _ThreeMFTask(in_order, scale, out_dir, down))
+    written = 0
 
-    files: dict[str, dict[str, str]] = {m.name: {} for m in meshed}
+    def wrote(_index: int, _result: object) -> None:
+        nonlocal written
+        written += 1
+        report_fraction(share + (1 - share) * written / len(later))
+
     joint: dict[str, str] = {}
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        mesh_formats = tuple(f for f in request.formats if f != "3mf")
-        writes = [
-            _WriteJob((m.name,), (p,), mesh_formats, out_dir)
-            for m, p in zip(meshed, printed, strict=True)
-        ]
-        if "3mf" in request.formats:
-            order = [n for n in request.structures if n in files]
-            by_name = {m.name: p for m, p in zip(meshed, printed, strict=True)}
-            writes.insert(
-                0,
-                _WriteJob(
-                    tuple(order),
-                    tuple(by_name[n] for n in order),
-                    ("3mf",),
-                    out_dir,
-                    {j.name: j.cut.down for j in jobs if j.cut is not None},
-                ),
-            )
-        written = 0
+    printed_later = iter([])
+    if later:
+        results = run_all(_run_task, later, processes, wrote)
+        if isinstance(later[0], _ThreeMFTask):
+            joint = results.pop(0)
+        printed_later = iter(results)
+    printed = [p if p is not None else next(printed_later) for _, p in outcomes]
 
-        def wrote(_index: int, _result: object) -> None:
-            nonlocal written
-            written += 1
-            report_fraction(_MESHING_SHARE + (1 - _MESHING_SHARE) * written / len(writes))
-
-        for job, result in zip(writes, run_all(_write, writes, processes, wrote), strict=True):
-            if job.formats == ("3mf",):
-                joint.update(result)
-            else:
-                files[job.names[0]].update(result)
-
-    pieces = []
-    for m, mesh, size in zip(meshed, printed, sizes, strict=True):
-        area = mesh.area()
-        pieces.append(
-            PieceResult(
-                name=m.name,
-                spec=specs[m.name],
-                volume_ml=m.volume_ml,
-                material_ml=mesh.signed_volume() / 1000.0,
-                print_size_mm=size,
-                triangles=mesh.n_triangles,
-                vertices=len(mesh.vertices),
-                surface_area_mm2=area,
-                hull_area_ratio=hull_area_ratio(mesh, area) if not m.hollow else None,
-                quality=m.quality,
-                hollow=m.hollow,
-                cavities=m.cavities,
-                wall_mm=request.hollow_mm if m.hollow else 0.0,
-                max_wall_mm=max(m.max_depth_mm - request.params.wall_margin_mm, 0.0) * scale,
-                files=files[m.name],
-                seconds=m.seconds,
-            )
+    pieces = [
+        PieceResult(
+            name=m.name,
+            spec=specs[m.name],
+            volume_ml=m.volume_ml,
+            material_ml=p.material_ml,
+            print_size_mm=p.size_mm,
+            triangles=p.triangles,
+            vertices=p.vertices,
+            surface_area_mm2=p.surface_area_mm2,
+            hull_area_ratio=p.hull_area_ratio,
+            quality=m.quality,
+            hollow=m.hollow,
+            cavities=m.cavities,
+            wall_mm=request.hollow_mm if m.hollow else 0.0,
+            max_wall_mm=max(m.max_depth_mm - request.params.wall_margin_mm, 0.0) * scale,
+            files=p.files,
+            seconds=m.seconds,
+            meshed_as={**m.meshed_as, "scale": scale},
+            reused=m.reused,
         )
+        for m, p in zip(meshed, printed, strict=True)
+    ]
     order = {n: i for i, n in enumerate(request.structures)}
     pieces.sort(key=lambda p: order[p.name])
     return PrintResult(pieces=pieces, scale=scale, plane=plane, files=joint)
@@ -352,6 +427,8 @@ def piece_report(piece: PieceResult) -> dict[str, object]:
         "components": q.components,
         "files": dict(piece.files),
         "seconds": round(piece.seconds, 3),
+        "reused": piece.reused,
+        "meshed_as": piece.meshed_as,
     }
 
 

@@ -33,7 +33,8 @@ def write_stl(mesh: Mesh, path: Path) -> None:
     data = np.zeros(len(mesh.faces), dtype=record)
     data["normal"] = mesh.face_normals()
     data["vertices"] = mesh.vertices[mesh.faces]
-    header = _HEADER_NOTE.encode("ascii").ljust(80, b" ")
+    # NUL-padded: ADMesh prints the header as a C string and would run on into the data.
+    header = _HEADER_NOTE.encode("ascii").ljust(80, b"\0")
     with open(path, "wb") as f:
         f.write(header)
         f.write(struct.pack("<I", len(data)))
