@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,15 @@ def structure_names(
     return names
 
 
+def write_volumes(seg: Segmentation, scan: Scan, image: np.ndarray, out_dir: Path) -> None:
+    """The segmentation in the input's grid, and the page's label map and brain-only scan."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_segmentation(seg, scan, out_dir / SEGMENTATION_FILE)
+    folder = files_dir(out_dir)
+    write_labels(seg.labels, seg.affine, folder / LABELS_FILE)
+    write_brain(image, seg.labels > 0, seg.affine, folder / BRAIN_FILE)
+
+
 def run_pipeline(
     input_path: Path,
     out_dir: Path,
@@ -152,23 +162,25 @@ def run_pipeline(
             del prepared
         with step(Step.CLEANING_UP):
             seg = postprocess(seg)
-        with step(Step.MESHING):
-            request = print_request(options, names)
-            printed = build_pieces(
-                seg.labels,
-                seg.affine,
-                seg.names,
-                seg.structures,
-                request,
-                out_dir,
-                processes=settings.mesh_processes,
-            )
-        with step(Step.EXPORTING):
-            write_segmentation(seg, scan, out_dir / SEGMENTATION_FILE)
-            folder = files_dir(out_dir)
-            write_labels(seg.labels, seg.affine, folder / LABELS_FILE)
-            write_brain(image, seg.labels > 0, seg.affine, folder / BRAIN_FILE)
-            del image
+        # The volumes are written by a thread of this process while the helpers mesh: this
+        # process would otherwise only wait, and the 3MF at the end of meshing leaves a core
+        # idle. Leaving the block waits for that thread, also when meshing fails or is cancelled.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as background:
+            with step(Step.MESHING):
+                volumes = background.submit(write_volumes, seg, scan, image, out_dir)
+                del image
+                request = print_request(options, names)
+                printed = build_pieces(
+                    seg.labels,
+                    seg.affine,
+                    seg.names,
+                    seg.structures,
+                    request,
+                    out_dir,
+                    processes=settings.mesh_processes,
+                )
+            with step(Step.EXPORTING):
+                volumes.result()
         seconds = dict(clock.seconds)
     report = build_report(
         scan, seg, printed, request, segmenter.describe(), device, options, seconds

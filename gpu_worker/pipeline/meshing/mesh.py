@@ -125,10 +125,13 @@ def taubin_smooth(mesh: Mesh, iterations: int) -> Mesh:
     if iterations <= 0 or mesh.n_triangles == 0:
         return mesh
     avg = _umbrella(mesh.faces, len(mesh.vertices))
-    v = mesh.vertices.astype(np.float64)
+    v = mesh.vertices.astype(np.float64)  # a copy: updated in place below
     for _ in range(iterations):
-        v = v + TAUBIN_LAMBDA * (avg @ v - v)
-        v = v + TAUBIN_MU * (avg @ v - v)
+        for factor in (TAUBIN_LAMBDA, TAUBIN_MU):
+            step = avg @ v
+            step -= v
+            step *= factor
+            v += step
     return Mesh(v, mesh.faces)
 
 
@@ -158,19 +161,20 @@ def decimate(mesh: Mesh, target_triangles: int, method: str = "fast_simplificati
     raise ValueError(f"unknown decimation method {method!r}")
 
 
-def clean(mesh: Mesh, keep_largest: bool = False) -> Mesh:
-    """Drop degenerate and duplicate faces, every piece but the largest if asked, and vertices
-    no face uses."""
+def clean(mesh: Mesh, keep_largest: bool = False, duplicates: bool = True) -> Mesh:
+    """Drop degenerate and (unless ``duplicates`` is False: marching cubes makes none) duplicate
+    faces, every piece but the largest if asked, and vertices no face uses."""
     faces = mesh.faces
     if len(faces) == 0:
         return mesh
     ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
     faces = faces[ok]
-    keys = face_keys(faces)
-    order = np.argsort(keys, kind="stable")
-    repeat = np.zeros(len(keys), dtype=bool)
-    repeat[order[1:]] = keys[order[1:]] == keys[order[:-1]]
-    faces = faces[~repeat]  # the first of each set of faces over the same three vertices stays
+    if duplicates:
+        keys = face_keys(faces)
+        order = np.argsort(keys, kind="stable")
+        repeat = np.zeros(len(keys), dtype=bool)
+        repeat[order[1:]] = keys[order[1:]] == keys[order[:-1]]
+        faces = faces[~repeat]  # the first of each set of faces over the same vertices stays
     if len(faces) and keep_largest:
         count, labels = face_vertex_components(faces, len(mesh.vertices))
         labels = labels[: len(faces)]

@@ -244,8 +244,9 @@ def piece_mask(job: PieceJob) -> np.ndarray:
 def _finish(smoothed: Mesh, job: PieceJob, keep_largest: bool, target: int) -> Mesh:
     """Decimate, clean, snap to the cut and repair; the result is in voxel coordinates."""
     decimated = clean(decimate(smoothed, target, job.params.decimation), keep_largest=keep_largest)
-    decimated = _snap_voxels(decimated, job.cut, job.affine, DEFAULT_PLANE_SNAP_MM)
-    decimated = clean(decimated, keep_largest=keep_largest)
+    if job.cut is not None:
+        decimated = _snap_voxels(decimated, job.cut, job.affine, DEFAULT_PLANE_SNAP_MM)
+        decimated = clean(decimated, keep_largest=keep_largest)
     for candidate in repair_candidates(decimated):
         if candidate is decimated:  # yielded as it is only when it has none of the defects
             return candidate
@@ -277,7 +278,7 @@ def outer_surface(mask: np.ndarray, job: PieceJob) -> Mesh:
     raw = _extract(field, 0.5, job.params.iso_surface, origin)
     if raw.n_triangles == 0:
         return raw
-    raw = clean(raw, keep_largest=job.spec.keep_largest or job.cut is not None)
+    raw = clean(raw, keep_largest=job.spec.keep_largest or job.cut is not None, duplicates=False)
     on_face = None
     if job.cut is not None:  # vertices marching cubes put on the cut face stay on it
         world = raw.vertices @ job.affine[:3, :3].T + job.affine[:3, 3]
