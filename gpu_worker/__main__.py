@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from gpu_worker.pipeline.cli import main
+from gpu_worker.pipeline.cli import exit_now, main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -43,6 +43,8 @@ MAX_AUTOMATIC_HELPERS = 4
 #: How often a helper checks that its parent is still alive, in seconds, where the kernel cannot
 #: signal it (not Linux).
 PARENT_CHECK_SECONDS = 1.0
+#: How much lower the helpers' scheduling priority is than their parent's (``nice``).
+HELPER_NICENESS = 5
 #: Thread-count variables pinned to 1 in helpers: each helper is one core's worth of work.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -72,6 +74,9 @@ def _watch_parent(parent_pid: int) -> None:
 def _init_helper(parent_pid: int) -> None:
     for name in _THREAD_VARIABLES:
         os.environ[name] = "1"
+    # Below the parent: helpers starting up (importing) or meshing never slow the parent's own
+    # work (its imports and networks, writing the volumes); they get every core it leaves idle.
+    os.nice(HELPER_NICENESS)
     # Ctrl-C reaches the whole process group; the parent decides what stops, not the helpers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if not die_with_parent(parent_pid):
