@@ -33,6 +33,7 @@ from mrimesh.print_options import (
     parse_print_options,
 )
 from mrimesh.storage import FILES_PREFIX
+from mrimesh.wall_fit import remake_wall_refusal
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("meshes", __name__)
@@ -82,6 +83,9 @@ def remake(job_id: str) -> ResponseReturnValue:
             f"A {source.status.value} job has no segmentation to re-make from; upload the scan "
             "again.",
         )
+    refusal = remake_wall_refusal(options, source.result)
+    if refusal is not None:
+        abort(ErrorCode.INVALID_OPTION, refusal)
     new_id = new_job_id()
     staging = services.settings.data_dir / "tmp"
     staging.mkdir(parents=True, exist_ok=True)

@@ -120,21 +120,36 @@ def test_a_finished_job_is_remade_in_seconds_with_new_options(
     assert live_service.get(f"download/{first_id}").content == first_zip
 
 
-def test_a_remake_whose_walls_cannot_fit_fails_clearly_and_keeps_the_source(
+def test_walls_that_cannot_fit_are_refused_at_the_job_or_at_once_and_keep_the_source(
     live_service: ServiceStack, brain_2mm
 ) -> None:
-    response = live_service.upload(brain_2mm)
-    first_id = response.json()["job_id"]
+    # Given a scan uploaded asking for 20 mm walls inside the ventricles alone
+    with open(brain_2mm, "rb") as f:
+        response = requests.post(
+            live_service.base_url + "upload",
+            files={"file": ("t1.nii.gz", f)},
+            data={"structures": "ventricles", "hollow_mm": "20"},
+            timeout=60,
+        )
+    assert response.status_code == 202, response.text
+    # Then the job fails and says why (only the segmentation can tell)
+    failed, _ = _poll(live_service, response.json()["job_id"])
+    assert failed["status"] == "failed"
+    assert failed["error_code"] == "invalid_option"
+    assert "hollow_mm 20" in failed["error"]
+
+    # Given a finished job
+    first_id = live_service.upload(brain_2mm).json()["job_id"]
     first, _ = _poll(live_service, first_id)
     assert first["status"] == "completed", first
+    # When a re-make asks for the same walls: its report already says they cannot fit
     response = requests.post(
         f"{live_service.base_url}jobs/{first_id}/meshes",
         json={"structures": ["ventricles"], "hollow_mm": 20},
         timeout=30,
     )
-    assert response.status_code == 202
-    remade, _ = _poll(live_service, response.json()["job_id"])
-    assert remade["status"] == "failed"
-    assert remade["error_code"] == "invalid_option"
-    assert "hollow_mm 20" in remade["error"]
+    # Then it is refused at once with the reason, and the job's files stay
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["code"] == "invalid_option" and "hollow_mm 20" in body["error"]
     assert live_service.get(f"download/{first_id}").status_code == 200

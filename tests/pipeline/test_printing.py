@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import locale
 import logging
 from pathlib import Path
 
@@ -286,3 +287,11 @@ def test_a_damaged_earlier_file_is_meshed_again(mni_labels, tmp_path, caplog) ->
         )
     assert [(p.reused, p.quality.ok) for p in second.pieces] == [(False, True)]
     assert "meshing it again" in caplog.text
+
+
+def test_writing_and_reading_a_3mf_leaves_the_process_locale_as_it_was(solid) -> None:
+    """lib3mf sets the C locale; left so, Python would read and write text as ASCII after."""
+    result, out = solid
+    before = locale.setlocale(locale.LC_ALL)
+    read_3mf(out / result.files["3mf"])
+    assert locale.setlocale(locale.LC_ALL) == before

@@ -138,6 +138,7 @@ class Reused:
     #: the depth ``cavity`` was taken at (:attr:`PieceJob.cavity_level_mm`)
     cavity_level_mm: float = 0.0
     max_depth_mm: float = 0.0  #: the earlier :attr:`PieceMesh.max_depth_mm`
+    depth_tolerance_mm: float = 0.0  #: how far above ``max_depth_mm`` the exact figure may be
 
 
 @dataclass(frozen=True)
@@ -344,6 +345,41 @@ def cavity_surface(mask: np.ndarray, job: PieceJob) -> tuple[Mesh, float]:
     return Mesh(decimated.vertices, np.ascontiguousarray(decimated.faces[:, ::-1])), deepest
 
 
+def wall_limit_mm(deepest_mm: float, job: PieceJob) -> float:
+    """The thickest wall, in mm at life size, that leaves a cavity in a piece whose deepest
+    point is ``deepest_mm`` deep (the rule :func:`cavity_surface` applies)."""
+    spacing = _spacing(job.affine)
+    return max(deepest_mm - job.params.wall_margin_mm - spacing / 2, 0.0)
+
+
+def estimate_depth(mask: np.ndarray, job: PieceJob) -> tuple[float, float]:
+    """The depth of the deepest point inside a solid piece, in mm at life size, measured on a
+    grid of about :data:`DEFAULT_CAVITY_GRID_MM` (an eighth of the work of the exact figure),
+    and how much deeper the exact figure may be.
+
+    Sampled points keep their inside/outside, and outside samples are a subset of the outside,
+    so a sample's coarse depth is at least its exact one less the coarser half-voxel; the
+    deepest point is within half a coarse diagonal of a sample.
+    """
+    spacing = _spacing(job.affine)
+    step = max(1, round(DEFAULT_CAVITY_GRID_MM / spacing))
+    coarse = spacing * step
+    tolerance = coarse * (np.sqrt(3.0) + 1.0) / 2 - spacing / 2
+    box = bounding_box(mask, margin=0)
+    if box is None:
+        return 0.0, tolerance
+    pad = 1
+    lo = np.array([b.start for b in box], dtype=np.float64) - pad
+    inside = np.ascontiguousarray(np.pad(mask[box], pad)[::step, ::step, ::step])
+    depth = edt.edt(inside, anisotropy=(coarse,) * 3, black_border=False, parallel=1)
+    depth -= np.float32(coarse / 2)
+    if job.cut is not None:
+        grid = job.affine.copy()
+        grid[:3, :3] *= step
+        np.minimum(depth, _box_depth(job.cut, grid, depth.shape, lo / step), out=depth)
+    return max(float(depth.max()), 0.0), float(tolerance)
+
+
 def _drop_small(mesh: Mesh, min_voxels: float) -> Mesh:
     """``mesh`` without closed pieces enclosing fewer than ``min_voxels`` voxels."""
     if mesh.n_triangles == 0:
@@ -404,7 +440,7 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
             return None
         outer = to_world(voxel_outer, job.affine)
     empty = Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
-    cavity, deepest = empty, 0.0
+    cavity, deepest, tolerance = empty, 0.0, 0.0
     level = job.cavity_level_mm
     if (
         level > 0
@@ -413,10 +449,15 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
         and (abs(reuse.cavity_level_mm - level) < 1e-6)
     ):
         cavity, deepest = reuse.cavity, reuse.max_depth_mm
+        tolerance = reuse.depth_tolerance_mm
     elif level > 0:
         voxel_cavity, deepest = cavity_surface(mask, job)
         if voxel_cavity.n_triangles:
             cavity = compact(_voxels_to_world(voxel_cavity, job.affine))
+    elif reuse is not None and reuse.max_depth_mm > 0:
+        deepest, tolerance = reuse.max_depth_mm, reuse.depth_tolerance_mm
+    else:
+        deepest, tolerance = estimate_depth(mask, job)
     mesh = _join(outer, cavity)
     quality = check_mesh(mesh)
     if reuse is not None and not quality.ok:
@@ -437,6 +478,8 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
             "surface": surface_key(job),
             "cavity_level_mm": level if cavity.n_triangles else 0.0,
             "max_depth_mm": deepest,
+            "depth_tolerance_mm": tolerance,
+            "wall_limit_mm": wall_limit_mm(deepest + tolerance, job),
         },
         reused=reuse is not None,
     )

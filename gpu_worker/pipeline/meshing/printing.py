@@ -37,6 +37,7 @@ from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.types import MeshQuality, StructureSpec
 from gpu_worker.progress import report_fraction
 from mrimesh.print_options import INVALID_OPTION, STRUCTURE_LABELS
+from mrimesh.wall_fit import wall_too_thick
 
 #: Folder of the page's own files in an output folder (``result_files.FILES_DIR``).
 PAGE_DIR = "files"
@@ -342,13 +343,8 @@ def build_pieces(
         raise InputError("None of the chosen structures was found in this scan.", code="no_brain")
     meshed = [piece for piece, _ in outcomes]
     if request.hollow_mm > 0 and not any(m.hollow for m in meshed):
-        thickest = max(m.max_depth_mm for m in meshed) * estimate
-        allowed = max(thickest - request.params.wall_margin_mm * estimate, 0.0)
-        raise invalid_option(
-            f"hollow_mm {request.hollow_mm:g} is thicker than the chosen pieces allow: at this "
-            f"size their walls can be at most {allowed:.1f} mm. Choose a thinner wall, a larger "
-            "print or solid pieces (hollow_mm 0)."
-        )
+        allowed = max(float(m.meshed_as["wall_limit_mm"]) for m in meshed) * estimate
+        raise invalid_option(wall_too_thick(request.hollow_mm, allowed))
 
     if known_scale is not None:
         scale = known_scale

@@ -80,6 +80,7 @@ def earlier_pieces(folder: Path, report: dict) -> Callable[[PieceJob], Reused | 
             cavity=cavity,
             cavity_level_mm=level,
             max_depth_mm=float(meshed.get("max_depth_mm") or 0.0),
+            depth_tolerance_mm=float(meshed.get("depth_tolerance_mm") or 0.0),
         )
 
     return lookup

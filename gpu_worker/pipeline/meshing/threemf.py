@@ -11,7 +11,9 @@ lying on its flat cut face (no supports under the cut).
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Sequence
+import locale
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +86,24 @@ def _set_geometry(lib3mf: object, mesh_object: object, mesh: Mesh) -> None:
     )
 
 
+@contextmanager
+def _keeping_locale() -> Iterator[None]:
+    """Put the process's locale back after lib3mf, which sets it to "C" (every category): left
+    so, Python's default text encoding turns to ASCII for the rest of the process."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
 def write_3mf(pieces: Sequence[ColouredMesh], path: Path) -> str:
     """Write ``pieces`` as one 3MF file at ``path``; returns the file name."""
+    with _keeping_locale():
+        return _write_3mf(pieces, path)
+
+
+def _write_3mf(pieces: Sequence[ColouredMesh], path: Path) -> str:
     import lib3mf
 
     wrapper = lib3mf.get_wrapper()
@@ -127,6 +145,11 @@ class ReadObject:
 
 def read_3mf(path: Path) -> list[ReadObject]:
     """Every build item of a 3MF file with its object's mesh, colour and placement."""
+    with _keeping_locale():
+        return _read_3mf(path)
+
+
+def _read_3mf(path: Path) -> list[ReadObject]:
     import lib3mf
 
     wrapper = lib3mf.get_wrapper()
