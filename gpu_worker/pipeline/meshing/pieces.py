@@ -55,6 +55,9 @@ DEFAULT_WALL_MARGIN_MM = 0.35
 DEFAULT_MIN_CAVITY_ML = 0.05
 #: Taubin iterations on a cavity's surface (the distance field is smooth already).
 DEFAULT_CAVITY_SMOOTHING = 5
+#: A cavity gets this fraction of its piece's triangle budget (1/n): nobody sees it, and a
+#: coarser inside surface leaves the wall no thinner than the margin allows.
+DEFAULT_CAVITY_TRIANGLE_SHARE = 4
 #: Grid spacing a cavity's surface is taken on, in mm (about: a whole multiple of the voxels).
 DEFAULT_CAVITY_GRID_MM = 2.0
 #: Vertices closer than this to the cut plane after meshing are put on it, in mm.
@@ -330,7 +333,7 @@ def cavity_surface(mask: np.ndarray, job: PieceJob) -> tuple[Mesh, float]:
     if raw.n_triangles == 0:
         return empty, deepest
     smoothed = taubin_smooth(raw, DEFAULT_CAVITY_SMOOTHING)
-    target = max(job.params.target_triangles // 2, 1000)
+    target = max(job.params.target_triangles // DEFAULT_CAVITY_TRIANGLE_SHARE, 1000)
     decimated = clean(decimate(smoothed, target, job.params.decimation))
     for candidate in repair_candidates(decimated):
         if candidate is decimated:  # yielded as it is only when it has none of the defects
