@@ -295,3 +295,35 @@ def test_writing_and_reading_a_3mf_leaves_the_process_locale_as_it_was(solid) ->
     before = locale.setlocale(locale.LC_ALL)
     read_3mf(out / result.files["3mf"])
     assert locale.setlocale(locale.LC_ALL) == before
+
+
+def test_a_remake_cuts_hemispheres_from_the_brain_it_reuses(solid, mni_labels, tmp_path) -> None:
+    """Given a job that made the brain alone, when hemispheres are asked for, then each is cut
+    from that brain's surface (not meshed again): closed, flat where cut, apart, alike."""
+    labels, affine = mni_labels
+    first = make(mni_labels, tmp_path / "first", structures=("brain",), formats=("glb",))
+    result = build_pieces(
+        labels,
+        affine,
+        NAMES,
+        SPECS,
+        PrintRequest(
+            structures=("left_hemisphere", "right_hemisphere"), formats=("stl",), params=PARAMS
+        ),
+        tmp_path / "again",
+        processes=1,
+        plane=solid[0].plane,
+        earlier=_earlier(first, tmp_path / "first"),
+    )
+    assert [(p.cut_from_brain, p.quality.ok) for p in result.pieces] == [(True, True)] * 2
+    left, right = (read_stl(tmp_path / "again" / p.files["stl"]) for p in result.pieces)
+    assert check_mesh(left).ok and check_mesh(right).ok
+    plane = result.plane
+    normal = np.asarray(plane.normal)
+    for mesh, side in ((left, -1), (right, 1)):
+        depth = side * (mesh.vertices @ normal - plane.offset_mm)
+        assert depth.min() >= 0.2 - 1e-3  # half the 0.4 mm gap: the two cannot touch
+        face = mesh.vertices[np.abs(depth - 0.2) < 1e-3]
+        assert len(face) > 100 and flatness(face)[1] < 0.01
+    volumes = [p.material_ml for p in result.pieces]
+    assert abs(volumes[0] - volumes[1]) / max(volumes) < 0.1

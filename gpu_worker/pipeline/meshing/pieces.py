@@ -123,6 +123,9 @@ class PieceJob:
     wall_mm: float = 0.0
     #: the piece's surfaces from an earlier job that meshed it the same way (None: mesh it)
     reuse: Reused | None = None
+    #: for a hemisphere: the whole brain's outer surface meshed the same way, life size, world
+    #: mm, to cut instead of meshing the hemisphere (None: mesh it)
+    whole: Mesh | None = None
 
     @property
     def cavity_level_mm(self) -> float:
@@ -160,6 +163,9 @@ class PieceMesh:
     #: how it was meshed (:func:`meshed_as`), so a later re-make can tell whether it may reuse it
     meshed_as: dict[str, object] = field(default_factory=dict)
     reused: bool = False  #: True when its outer surface came from an earlier job
+    cut_from_brain: bool = (
+        False  #: True when it was cut from the brain's surface (:attr:`PieceJob.whole`)
+    )
 
 
 def surface_key(job: PieceJob) -> dict[str, object]:
@@ -348,6 +354,30 @@ def cavity_surface(mask: np.ndarray, job: PieceJob) -> tuple[Mesh, float]:
     return Mesh(decimated.vertices, np.ascontiguousarray(decimated.faces[:, ::-1])), deepest
 
 
+def cut_surface(whole: Mesh, cut: Cut) -> Mesh | None:
+    """The kept side of a closed surface (world mm), cut ``cut.gap_mm / 2`` from the plane and
+    closed there with a flat face (Manifold's exact plane cut); its largest piece, or None when
+    Manifold does not take the surface as a closed manifold."""
+    import manifold3d
+
+    solid = manifold3d.Manifold(
+        manifold3d.Mesh(
+            vert_properties=np.ascontiguousarray(whole.vertices, dtype=np.float32),
+            tri_verts=np.ascontiguousarray(whole.faces, dtype=np.uint32),
+        )
+    )
+    if solid.status() != manifold3d.Error.NoError:
+        return None
+    normal = cut.side * np.asarray(cut.plane.normal)
+    kept = solid.trim_by_plane(normal.tolist(), cut.side * cut.plane.offset_mm + cut.gap_mm / 2)
+    out = kept.to_mesh()
+    faces = np.asarray(out.tri_verts, dtype=np.int64).reshape(-1, 3)
+    if len(faces) == 0:
+        return None
+    vertices = np.asarray(out.vert_properties, dtype=np.float64)[:, :3]
+    return clean(Mesh(vertices, faces), keep_largest=True)
+
+
 def wall_limit_mm(deepest_mm: float, job: PieceJob) -> float:
     """The thickest wall, in mm at life size, that leaves a cavity in a piece whose deepest
     point is ``deepest_mm`` deep (the rule :func:`cavity_surface` applies)."""
@@ -435,8 +465,13 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
     if not mask.any():
         return None
     reuse = job.reuse
+    cut_from_whole = None
+    if reuse is None and job.whole is not None and job.cut is not None:
+        cut_from_whole = cut_surface(job.whole, job.cut)
     if reuse is not None:
         outer = reuse.outer
+    elif cut_from_whole is not None:
+        outer = cut_from_whole
     else:
         voxel_outer = outer_surface(mask, job)
         if voxel_outer.n_triangles == 0:
@@ -463,8 +498,8 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
         deepest, tolerance = estimate_depth(mask, job)
     mesh = _join(outer, cavity)
     quality = check_mesh(mesh)
-    if reuse is not None and not quality.ok:
-        return make_piece(replace(job, reuse=None))
+    if (reuse is not None or cut_from_whole is not None) and not quality.ok:
+        return make_piece(replace(job, reuse=None, whole=None))
     cavities = (
         face_vertex_components(cavity.faces, len(cavity.vertices))[0] if cavity.n_triangles else 0
     )
@@ -485,6 +520,7 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
             "wall_limit_mm": wall_limit_mm(deepest + tolerance, job),
         },
         reused=reuse is not None,
+        cut_from_brain=cut_from_whole is not None,
     )
 
 
