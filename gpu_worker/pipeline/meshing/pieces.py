@@ -55,9 +55,10 @@ DEFAULT_WALL_MARGIN_MM = 0.35
 DEFAULT_MIN_CAVITY_ML = 0.05
 #: Taubin iterations on a cavity's surface (the distance field is smooth already).
 DEFAULT_CAVITY_SMOOTHING = 5
-#: A cavity gets this fraction of its piece's triangle budget (1/n): nobody sees it, and a
-#: coarser inside surface leaves the wall no thinner than the margin allows.
-DEFAULT_CAVITY_TRIANGLE_SHARE = 4
+#: A cavity gets this fraction of its piece's triangle budget (1/n). A quarter was tried: with
+#: 50,000 triangles and no smoothing, the MNI brain's 3 mm wall then fell to 0.17 mm in places
+#: (96 % of points thick enough; bench/README.md); at a half, 99.5 %.
+DEFAULT_CAVITY_TRIANGLE_SHARE = 2
 #: Grid spacing a cavity's surface is taken on, in mm (about: a whole multiple of the voxels).
 DEFAULT_CAVITY_GRID_MM = 2.0
 #: Vertices closer than this to the cut plane after meshing are put on it, in mm.
