@@ -52,11 +52,21 @@ def mni_labels() -> tuple[np.ndarray, np.ndarray]:
     return labels, affine
 
 
-def make(labels_affine, out: Path | None, **request) -> object:
+def make(labels_affine, out: Path | None, plane=None, earlier=None, **request) -> object:
     labels, affine = labels_affine
     request.setdefault("formats", ("stl", "3mf"))
     request.setdefault("params", PARAMS)
-    return build_pieces(labels, affine, NAMES, SPECS, PrintRequest(**request), out, processes=1)
+    return build_pieces(
+        labels,
+        affine,
+        NAMES,
+        SPECS,
+        PrintRequest(**request),
+        out,
+        processes=1,
+        plane=plane,
+        earlier=earlier,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -213,27 +223,18 @@ def test_a_remake_reuses_the_pieces_it_would_mesh_the_same_way(mni_labels, tmp_p
     """Given pieces meshed at life size as STL + GLB, when they are made again at half size with
     a wall and one more piece, then the outer surfaces are read back from the files (same
     triangles, scaled), the new piece and the cavities are meshed, and every piece is sound."""
-    labels, affine = mni_labels
     first_out = tmp_path / "first"
     asked = {"structures": ("brain", "left_hemisphere"), "formats": ("stl", "glb")}
     first = make(mni_labels, first_out, **asked)
     again = tmp_path / "again"
-    second = build_pieces(
-        labels,
-        affine,
-        NAMES,
-        SPECS,
-        PrintRequest(
-            structures=("brain", "left_hemisphere", "white_matter"),
-            formats=("stl", "3mf"),
-            scale_percent=50,
-            hollow_mm=1.0,
-            params=PARAMS,
-        ),
+    second = make(
+        mni_labels,
         again,
-        processes=1,
         plane=first.plane,
         earlier=_earlier(first, first_out),
+        structures=("brain", "left_hemisphere", "white_matter"),
+        scale_percent=50,
+        hollow_mm=1.0,
     )
     by_name = {p.name: p for p in second.pieces}
     assert {n: p.reused for n, p in by_name.items()} == {
@@ -253,38 +254,22 @@ def test_a_remake_reuses_the_pieces_it_would_mesh_the_same_way(mni_labels, tmp_p
 
 
 def test_a_remake_with_other_meshing_options_meshes_again(mni_labels, tmp_path) -> None:
-    labels, affine = mni_labels
     first = make(mni_labels, tmp_path / "first", structures=("brain",), formats=("glb",))
     other = PieceParams(target_triangles=20_000, smoothing_iterations=10)
-    second = build_pieces(
-        labels,
-        affine,
-        NAMES,
-        SPECS,
-        PrintRequest(structures=("brain",), formats=("stl",), params=other),
-        tmp_path / "again",
-        processes=1,
-        earlier=_earlier(first, tmp_path / "first"),
+    earlier = _earlier(first, tmp_path / "first")
+    second = make(
+        mni_labels, tmp_path / "again", earlier=earlier, structures=("brain",), params=other
     )
     assert [(p.reused, p.quality.ok) for p in second.pieces] == [(False, True)]
     assert second.pieces[0].triangles <= 20_000
 
 
 def test_a_damaged_earlier_file_is_meshed_again(mni_labels, tmp_path, caplog) -> None:
-    labels, affine = mni_labels
     first = make(mni_labels, tmp_path / "first", structures=("brain",), formats=("glb",))
     (tmp_path / "first" / "brain.glb").write_bytes(b"glTF" + b"\0" * 40)
+    earlier = _earlier(first, tmp_path / "first")
     with caplog.at_level(logging.WARNING):
-        second = build_pieces(
-            labels,
-            affine,
-            NAMES,
-            SPECS,
-            PrintRequest(structures=("brain",), formats=("stl",), params=PARAMS),
-            tmp_path / "again",
-            processes=1,
-            earlier=_earlier(first, tmp_path / "first"),
-        )
+        second = make(mni_labels, tmp_path / "again", earlier=earlier, structures=("brain",))
     assert [(p.reused, p.quality.ok) for p in second.pieces] == [(False, True)]
     assert "meshing it again" in caplog.text
 
@@ -300,20 +285,14 @@ def test_writing_and_reading_a_3mf_leaves_the_process_locale_as_it_was(solid) ->
 def test_a_remake_cuts_hemispheres_from_the_brain_it_reuses(solid, mni_labels, tmp_path) -> None:
     """Given a job that made the brain alone, when hemispheres are asked for, then each is cut
     from that brain's surface (not meshed again): closed, flat where cut, apart, alike."""
-    labels, affine = mni_labels
     first = make(mni_labels, tmp_path / "first", structures=("brain",), formats=("glb",))
-    result = build_pieces(
-        labels,
-        affine,
-        NAMES,
-        SPECS,
-        PrintRequest(
-            structures=("left_hemisphere", "right_hemisphere"), formats=("stl",), params=PARAMS
-        ),
+    result = make(
+        mni_labels,
         tmp_path / "again",
-        processes=1,
         plane=solid[0].plane,
         earlier=_earlier(first, tmp_path / "first"),
+        structures=("left_hemisphere", "right_hemisphere"),
+        formats=("stl",),
     )
     assert [(p.cut_from_brain, p.quality.ok) for p in result.pieces] == [(True, True)] * 2
     left, right = (read_stl(tmp_path / "again" / p.files["stl"]) for p in result.pieces)
