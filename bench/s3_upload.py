@@ -202,7 +202,7 @@ def completed_job(settings: Settings, result: Path) -> str:
     lifecycle = Lifecycle(redis.Redis.from_url(settings.redis_url), settings)
     job_id = str(uuid.uuid4())
     lifecycle.create(job_id, input_kind="nifti", input_bytes=1, input_voxels=1)
-    lifecycle.start(job_id, worker_id="bench:1", step_estimates=None)
+    lifecycle.start(job_id, worker_id="bench:1")
     open_storage(settings).put(job_id, RESULT_ZIP, result)
     lifecycle.complete(job_id, JobOutcome(voxels=1, summary={}), step_seconds={})
     return job_id
