@@ -41,6 +41,7 @@ from gpu_worker.pipeline.meshing.surface import (
     Mesh,
     check_mesh,
     compact,
+    component_volumes,
     face_vertex_components,
 )
 from gpu_worker.pipeline.types import MeshQuality, StructureSpec
@@ -164,9 +165,10 @@ class PieceMesh:
     #: how it was meshed (:func:`meshed_as`), so a later re-make can tell whether it may reuse it
     meshed_as: dict[str, object] = field(default_factory=dict)
     reused: bool = False  #: True when its outer surface came from an earlier job
-    cut_from_brain: bool = (
-        False  #: True when it was cut from the brain's surface (:attr:`PieceJob.whole`)
-    )
+    #: True when it was cut from the brain's surface (:attr:`PieceJob.whole`)
+    cut_from_brain: bool = False
+    #: thickest wall that leaves a cavity, mm at life size (:func:`wall_limit_mm`)
+    max_wall_mm: float = 0.0
 
 
 def surface_key(job: PieceJob) -> dict[str, object]:
@@ -418,12 +420,8 @@ def _drop_small(mesh: Mesh, min_voxels: float) -> Mesh:
     """``mesh`` without closed pieces enclosing fewer than ``min_voxels`` voxels."""
     if mesh.n_triangles == 0:
         return mesh
-    count, labels = face_vertex_components(mesh.faces, len(mesh.vertices))
-    labels = labels[: mesh.n_triangles]
-    corners = mesh.vertices[mesh.faces]
-    volume = np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])) / 6.0
-    per_piece = np.abs(np.bincount(labels, weights=volume, minlength=count))
-    keep = per_piece[labels] >= min_voxels
+    labels, volumes = component_volumes(mesh)
+    keep = np.abs(volumes)[labels] >= min_voxels
     return compact(Mesh(mesh.vertices, mesh.faces[keep]))
 
 
@@ -522,6 +520,7 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
         },
         reused=reuse is not None,
         cut_from_brain=cut_from_whole is not None,
+        max_wall_mm=wall_limit_mm(deepest, job),
     )
 
 

@@ -424,7 +424,7 @@ def build_pieces(
             hollow=m.hollow,
             cavities=m.cavities,
             wall_mm=request.hollow_mm if m.hollow else 0.0,
-            max_wall_mm=max(m.max_depth_mm - request.params.wall_margin_mm, 0.0) * scale,
+            max_wall_mm=m.max_wall_mm * scale,
             files=p.files,
             seconds=m.seconds,
             meshed_as={**m.meshed_as, "scale": scale},

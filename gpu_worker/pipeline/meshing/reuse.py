@@ -14,11 +14,9 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from gpu_worker.pipeline.meshing.pieces import PieceJob, Reused, same_key, surface_key
 from gpu_worker.pipeline.meshing.readers import MeshFileError, read_mesh
-from gpu_worker.pipeline.meshing.surface import Mesh, compact, face_vertex_components
+from gpu_worker.pipeline.meshing.surface import Mesh, compact, component_volumes
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +36,8 @@ def reusable_files(report: dict) -> list[tuple[str, ...]]:
 
 def split_cavities(mesh: Mesh) -> tuple[Mesh, Mesh | None]:
     """The outer surface (pieces enclosing positive volume) and the cavities (wound inward)."""
-    count, labels = face_vertex_components(mesh.faces, len(mesh.vertices))
-    labels = labels[: mesh.n_triangles]
-    corners = mesh.vertices[mesh.faces]
-    volume = np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2]))
-    inward = np.bincount(labels, weights=volume, minlength=count)[labels] < 0
+    labels, volumes = component_volumes(mesh)
+    inward = volumes[labels] < 0
     if not inward.any():
         return mesh, None
     outer = compact(Mesh(mesh.vertices, mesh.faces[~inward]))

@@ -191,6 +191,16 @@ def face_vertex_components(faces: np.ndarray, n_vertices: int) -> tuple[int, np.
     return connected_components(graph, directed=False)
 
 
+def component_volumes(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """Each face's connected piece (M,) and each piece's signed enclosed volume in mesh units³
+    (positive for a surface wound outward, negative for a cavity's, wound inward)."""
+    count, labels = face_vertex_components(mesh.faces, len(mesh.vertices))
+    labels = labels[: mesh.n_triangles]
+    corners = mesh.vertices[mesh.faces]
+    volume = np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])) / 6.0
+    return labels, np.bincount(labels, weights=volume, minlength=count)
+
+
 def _corner_fans(faces: np.ndarray, edges: EdgeTable) -> tuple[int, np.ndarray]:
     m = len(faces)
     # Half-edge h = 3f + k starts at corner 3f + k and ends at corner 3f + (k + 1) % 3. Joining
