@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from api import errors, extensions, frontend, jobs, meshes, rate_limits, security, stats, uploads
-from api.upload_stream import StreamingUploadRequest
+from api.upload_stream import BufferedBodies, StreamingUploadRequest
 from mrimesh.config import Settings
 
 
@@ -17,6 +17,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the API. ``test_config`` may hold ``SETTINGS`` (a :class:`Settings`) and Flask keys."""
     app = Flask(__name__, static_folder=None)
     app.request_class = StreamingUploadRequest
+    app.wsgi_app = BufferedBodies(app.wsgi_app)  # type: ignore[method-assign]
     config = dict(test_config or {})
     settings: Settings = config.pop("SETTINGS", None) or Settings.from_env()
     app.config.update(

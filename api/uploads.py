@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import cast
 
 import redis
 from flask import Blueprint, jsonify, request
@@ -13,11 +14,10 @@ from flask.typing import ResponseReturnValue
 from api.errors import abort
 from api.extensions import get_services
 from api.input_check import InputRejected, check_upload
-from api.upload_stream import store_upload
+from api.upload_stream import StreamingUploadRequest, UploadFile, store_upload
 from mrimesh import limits
 from mrimesh.enqueue import enqueue_job
 from mrimesh.errors import ErrorCode
-from mrimesh.paths import new_job_id
 from mrimesh.print_options import (
     OPTIONS_OBJECT,
     InvalidOption,
@@ -46,21 +46,25 @@ def upload() -> ResponseReturnValue:
         options = parse_print_options(request.form.to_dict(), text=True)
     except InvalidOption as e:
         abort(ErrorCode.INVALID_OPTION, e.message)
-    job_id = new_job_id()
+    job_id = cast(StreamingUploadRequest, request).upload_job_id
     # The body is already in a temporary file (StreamingUploadRequest); link it under a name
     # with the right suffix, check it, then put it in the store: the job exists only after that.
+    # With S3 most of it is in the bucket already, as parts nobody sees until the put completes.
     staged = Path(services.settings.data_dir) / "tmp" / f"upload-{job_id}{suffix}"
     try:
         size = store_upload(file.stream, staged)
         checked = check_upload(staged, kind)
-        services.storage.put(job_id, input_name(suffix), staged)
+        if isinstance(file.stream, UploadFile):
+            file.stream.complete()
+        else:
+            services.storage.put(job_id, input_name(suffix), staged)
         chosen = staged.with_name(f"options-{job_id}.json")  # never the upload's (linked) file
         try:
             chosen.write_text(json.dumps(options_document(options)), encoding="utf-8")
             services.storage.put(job_id, OPTIONS_OBJECT, chosen)
         finally:
             chosen.unlink(missing_ok=True)
-    except InputRejected as e:
+    except InputRejected as e:  # the request's close aborts a streamed put
         logger.info("upload rejected (%s)", e.code)
         abort(e.code, e.message)
     except BaseException:

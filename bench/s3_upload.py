@@ -147,10 +147,12 @@ class RssSampler:
         return max(self.peak[pid] - self.start[pid] for pid in self.pids)
 
 
-def upload_through_api(stack: ServiceStack, scan: Path) -> tuple[float, int, str]:
-    """Seconds, peak RSS growth of one API process, and the new job's id."""
+def upload_through_api(stack: ServiceStack, scan: Path) -> tuple[float, int, float, str]:
+    """Seconds, peak RSS growth of one API process, the API's CPU seconds, the new job's id."""
     body = MultipartBody(scan)
-    with RssSampler(api_pids(stack)) as sampler:
+    pids = api_pids(stack)
+    cpu_before = cpu_seconds(pids)
+    with RssSampler(pids) as sampler:
         started = time.perf_counter()
         answer = requests.post(
             stack.base_url + "upload",
@@ -160,7 +162,7 @@ def upload_through_api(stack: ServiceStack, scan: Path) -> tuple[float, int, str
         )
         seconds = time.perf_counter() - started
     answer.raise_for_status()
-    return seconds, sampler.growth, answer.json()["job_id"]
+    return seconds, sampler.growth, cpu_seconds(pids) - cpu_before, answer.json()["job_id"]
 
 
 def upload_direct(s3: S3Server, scan: Path, settings: Settings) -> float:
@@ -243,13 +245,14 @@ def main() -> None:
                   f"{settings.s3_concurrency}; API: 1 gunicorn worker, 8 threads")  # fmt: skip
             api_times, direct_times, growths = [], [], []
             for _ in range(0 if args.skip_uploads else args.rounds):
-                seconds, growth, job_id = upload_through_api(links, scan)
+                seconds, growth, cpu, job_id = upload_through_api(links, scan)
                 api_times.append(seconds)
                 growths.append(growth)
                 direct_times.append(upload_direct(s3, scan, settings))
                 open_storage(settings).delete_job(job_id)
                 print(
-                    f"  upload: API {api_times[-1]:.2f} s (RSS +{growth / MIB:.1f} MiB), "
+                    f"  upload: API {api_times[-1]:.2f} s (RSS +{growth / MIB:.1f} MiB, "
+                    f"API CPU {cpu:.2f} s), "
                     f"direct boto3 {direct_times[-1]:.2f} s, "
                     f"ratio {api_times[-1] / direct_times[-1]:.2f}"
                 )

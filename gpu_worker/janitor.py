@@ -82,7 +82,8 @@ class Janitor:
 
     def sweep_files(self, at: float) -> int:
         """Clean up job folders nobody can download (no record, or failed, cancelled, expired)
-        and stale partial uploads."""
+        and stale partial uploads (temporary files, and parts in the store of an API that died
+        mid-upload)."""
         count = 0
         # A job's objects are written a moment before its record (the upload is stored first).
         for job_id, written_at in self.lifecycle.storage.stored_jobs().items():
@@ -94,6 +95,7 @@ class Janitor:
                 if at - part.stat().st_mtime > STALE_UPLOAD_SECONDS:
                     part.unlink(missing_ok=True)
                     count += 1
+        count += self.lifecycle.storage.abort_stale_puts(at - STALE_UPLOAD_SECONDS)
         return count
 
 

@@ -103,6 +103,23 @@ class DownloadLink:
     url: str
 
 
+class StreamingPut(Protocol):
+    """An object being stored while its file is still being written (an upload as it arrives):
+    it becomes visible whole on :meth:`complete`, or not at all."""
+
+    #: bytes it sends at a time: :meth:`grown` need not be called more often
+    part_bytes: int
+
+    def grown(self, size: int) -> None:
+        """The file now holds ``size`` bytes (flushed): store what can be stored already."""
+
+    def complete(self, size: int) -> None:
+        """The file is whole at ``size`` bytes: store the rest and make the object visible."""
+
+    def abort(self) -> None:
+        """Give up: nothing of the object is left in the store (idempotent)."""
+
+
 class JobStorage(Protocol):
     """The operations every back end offers, all keyed by ``(job_id, name)``."""
 
@@ -144,6 +161,14 @@ class JobStorage(Protocol):
     def stored_jobs(self) -> dict[str, float]:
         """Every job that has objects, with when its newest object was written (epoch seconds):
         what the janitor sweeps for strays."""
+
+    def streaming_put(self, job_id: str, name: str, path: Path) -> StreamingPut | None:
+        """A put of the file at ``path`` that may start while the file is still being written,
+        or ``None`` when :meth:`put` of the whole file costs nothing to wait for."""
+
+    def abort_stale_puts(self, started_before: float) -> int:
+        """Drop streamed puts begun before ``started_before`` (epoch seconds) that never
+        completed (their process died); returns how many."""
 
 
 class LocalStorage:
@@ -232,6 +257,14 @@ class LocalStorage:
     def check(self) -> None:
         """Create the jobs folder; a local folder needs nothing else."""
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
+
+    def streaming_put(self, job_id: str, name: str, path: Path) -> StreamingPut | None:
+        """None: :meth:`put` links the finished file into place at once."""
+        return None
+
+    def abort_stale_puts(self, started_before: float) -> int:
+        """None here: a partial upload is a temporary file, which the janitor sweeps."""
+        return 0
 
     def stored_jobs(self) -> dict[str, float]:
         """Job folders, by their modification time."""

@@ -2,14 +2,13 @@
 
 A job's objects are ``jobs/<job_id>/<name>`` in one bucket, ``<name>`` always one we build
 (:func:`~mrimesh.storage.check_name`). Large files go up in parts (boto3's ``TransferConfig``), so
-neither the API nor a worker ever holds a whole scan in memory. Download links are presigned for
+neither the API nor a worker ever holds a whole scan in memory; the API's uploads start going up
+while they still arrive (:mod:`mrimesh.s3_streaming_put`). Download links are presigned for
 the address browsers reach (``MRIMESH_S3_PUBLIC_ENDPOINT``), which may differ from the one the
 service uses inside its network.
 
-Every boto3 error is translated at this boundary into :class:`~mrimesh.storage.StorageError`
-(or :class:`~mrimesh.storage.ObjectMissing`) whose text names neither the endpoint nor a key: it
-may reach a job's status, a log line or a JSON error. The store's own error code (``AccessDenied``,
-``NoSuchBucket``) or the kind of network failure is kept, since it tells an operator what to fix.
+Every boto3 error is translated at this boundary (:mod:`mrimesh.s3_errors`) into our
+:class:`~mrimesh.storage.StorageError`, whose text names neither the endpoint nor a key.
 
 ``python -m mrimesh.storage_s3 configure-bucket`` applies the bucket settings an operator wants
 (CORS for the results page, a lifecycle rule as the janitor's backstop); see docs/operations.md.
@@ -21,8 +20,6 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
@@ -34,6 +31,8 @@ from botocore.config import Config
 
 from mrimesh.config import Settings
 from mrimesh.paths import is_job_id
+from mrimesh.s3_errors import status_of, translated, what_failed
+from mrimesh.s3_streaming_put import S3StreamingPut
 from mrimesh.storage import (
     DownloadLink,
     ObjectMissing,
@@ -78,49 +77,6 @@ def _quiet_client_logs() -> None:
     """Keep boto3's and urllib3's own log lines, which name the endpoint, out of our logs."""
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-def _what_failed(error: BaseException) -> str:
-    """A short cause for people and logs: the store's error code or the kind of network fault."""
-    if isinstance(error, botocore.exceptions.ClientError):
-        return str(error.response.get("Error", {}).get("Code") or "error")
-    if isinstance(
-        error, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
-    ):
-        return "no credentials"
-    if isinstance(
-        error, botocore.exceptions.ConnectTimeoutError | botocore.exceptions.ReadTimeoutError
-    ):
-        return "timed out"
-    if isinstance(error, botocore.exceptions.EndpointConnectionError):
-        return "could not connect"
-    if isinstance(error, botocore.exceptions.ConnectionClosedError):
-        return "connection closed"
-    return type(error).__name__
-
-
-def _status(error: botocore.exceptions.ClientError) -> int:
-    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-
-
-def _is_missing(error: BaseException) -> bool:
-    if not isinstance(error, botocore.exceptions.ClientError):
-        return False
-    code = error.response.get("Error", {}).get("Code")
-    return code in ("NoSuchKey", "404", "NotFound") or _status(error) == 404
-
-
-@contextmanager
-def _translated(action: str, name: str | None = None) -> Iterator[None]:
-    """Re-raise the client's errors as ours, without the endpoint, key or traceback chain."""
-    try:
-        yield
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        if name is not None and _is_missing(e):
-            raise ObjectMissing(name) from None
-        cause = _what_failed(e)
-        logger.warning("object store: %s failed (%s)", action, cause)
-        raise StorageError(f"the file store could not {action} ({cause}).") from None
 
 
 class S3Storage:
@@ -205,9 +161,37 @@ class S3Storage:
     # -- JobStorage ------------------------------------------------------------------------
     def put(self, job_id: str, name: str, source: Path) -> None:
         """Upload ``source`` (in parts when large); the object appears whole when it completes."""
-        key = self.key(job_id, name)
-        with _translated("store a file"):
+        self.put_file(source, self.key(job_id, name))
+
+    def put_file(self, source: Path, key: str) -> None:
+        """Upload ``source`` as ``key`` (a key :meth:`key` built)."""
+        with translated("store a file"):
             self.client.upload_file(str(source), self.bucket, key, Config=self.transfer)
+
+    def streaming_put(self, job_id: str, name: str, path: Path) -> S3StreamingPut:
+        """A multipart upload fed part by part while ``path`` is being written."""
+        return S3StreamingPut(self, self.key(job_id, name), path)
+
+    def abort_stale_puts(self, started_before: float) -> int:
+        """Abort our multipart uploads begun before ``started_before`` (an API that died
+        mid-upload); the bucket's lifecycle rule is the backstop for a store without the
+        listing."""
+        count = 0
+        with translated("list unfinished uploads"):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=KEY_PREFIX
+            )
+            stale = [
+                (upload["Key"], upload["UploadId"])
+                for page in pages
+                for upload in page.get("Uploads", [])
+                if upload["Initiated"].timestamp() < started_before
+            ]
+        for key, upload_id in stale:
+            with translated("drop an unfinished upload"):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            count += 1
+        return count
 
     def fetch(self, job_id: str, name: str, destination: Path) -> None:
         """Download the object (in parts when large) to ``destination``, renamed into place."""
@@ -215,7 +199,7 @@ class S3Storage:
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_name(f".{destination.name}.part")
         try:
-            with _translated("read a file", name):
+            with translated("read a file", name):
                 self.client.download_file(self.bucket, key, str(partial), Config=self.transfer)
             os.replace(partial, destination)
         finally:
@@ -225,7 +209,7 @@ class S3Storage:
         """One HEAD request."""
         key = self.key(job_id, name)
         try:
-            with _translated("look up a file", name):
+            with translated("look up a file", name):
                 self.client.head_object(Bucket=self.bucket, Key=key)
         except ObjectMissing:
             return False
@@ -239,13 +223,13 @@ class S3Storage:
     def delete(self, job_id: str, name: str) -> None:
         """Delete one object (a missing one is no error in S3)."""
         key = self.key(job_id, name)
-        with _translated("delete a file"):
+        with translated("delete a file"):
             self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def delete_job(self, job_id: str) -> None:
         """Delete every object under the job's prefix, a thousand per request."""
         keys = self._keys(self._job_prefix(job_id))
-        with _translated("delete a job's files"):
+        with translated("delete a job's files"):
             for start in range(0, len(keys), 1000):
                 batch = [{"Key": key} for key in keys[start : start + 1000]]
                 answer = self.client.delete_objects(
@@ -264,7 +248,7 @@ class S3Storage:
     def open(self, job_id: str, name: str) -> tuple[BinaryIO, int]:
         """A GET whose body is read as it streams."""
         key = self.key(job_id, name)
-        with _translated("read a file", name):
+        with translated("read a file", name):
             answer = self.client.get_object(Bucket=self.bucket, Key=key)
         return answer["Body"], int(answer["ContentLength"])
 
@@ -280,7 +264,7 @@ class S3Storage:
             "ResponseContentType": content_type,
             "ResponseContentDisposition": _attachment(filename),
         }
-        with _translated("sign a download link"):
+        with translated("sign a download link"):
             url = self.public_client.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=self.link_seconds
             )
@@ -298,9 +282,9 @@ class S3Storage:
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-            cause = _what_failed(e)
+            cause = what_failed(e)
             if isinstance(e, botocore.exceptions.ClientError) and cause in _CONFIG_CODES:
-                status = _status(e)
+                status = status_of(e)
                 if status == 404 or cause in ("NoSuchBucket", "404"):
                     problem = f"bucket {self.bucket!r} does not exist"
                 else:
@@ -321,7 +305,7 @@ class S3Storage:
     def stored_jobs(self) -> dict[str, float]:
         """Job ids under ``jobs/`` with their newest object's time, from one listing."""
         found: dict[str, float] = {}
-        with _translated("list the stored jobs"):
+        with translated("list the stored jobs"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=KEY_PREFIX
             )
@@ -338,7 +322,7 @@ class S3Storage:
         self, *, origins: list[str], lifecycle_days: int = DEFAULT_LIFECYCLE_DAYS
     ) -> None:
         """Let the page at ``origins`` read links cross-origin; expire forgotten objects."""
-        with _translated("configure the bucket"):
+        with translated("configure the bucket"):
             self.client.put_bucket_cors(
                 Bucket=self.bucket,
                 CORSConfiguration={
@@ -375,7 +359,7 @@ class S3Storage:
 
     def _keys(self, prefix: str) -> list[str]:
         keys = []
-        with _translated("list a job's files"):
+        with translated("list a job's files"):
             for page in self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             ):

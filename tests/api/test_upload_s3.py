@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import io
 import logging
+import os
 
+import botocore.exceptions
+import nibabel as nib
+import numpy as np
 import pytest
 import redis
 
 from api.app import create_app
 from mrimesh.config import Settings
 from mrimesh.keys import Keys
+from mrimesh.s3_streaming_put import S3StreamingPut
 from mrimesh.storage import StorageConfigError
 from tests.support.redis_server import free_port
 from tests.support.s3_server import S3Server
@@ -145,3 +151,134 @@ def _client_for(storage, endpoint: str):
         region_name="us-east-1",
         config=storage.client.meta.config,
     )
+
+
+# -- uploads larger than a part: sent to the bucket while they arrive ----------------------
+
+PART = 5 * 1024**2  # the smallest part S3 allows
+
+
+@pytest.fixture
+def part_settings(s3_settings: Settings) -> Settings:
+    """S3 settings with 5 MiB parts, so a 17 MiB upload is four parts."""
+    return dataclasses.replace(s3_settings, s3_part_bytes=PART)
+
+
+def _big_scan(size: int = 3 * PART + 1234) -> bytes:
+    """A gzipped NIfTI header the upload check accepts, padded with random bytes to ``size``."""
+    image = nib.Nifti1Image(np.zeros((16, 16, 16), np.uint8), np.eye(4))
+    head = gzip.compress(image.to_bytes())
+    return head + os.urandom(size - len(head))
+
+
+def _unfinished_uploads(s3_server: S3Server) -> list[str]:
+    """Keys of multipart uploads begun and neither completed nor aborted."""
+    answer = s3_server.client().list_multipart_uploads(Bucket=s3_server.bucket)
+    return [upload["Key"] for upload in answer.get("Uploads", [])]
+
+
+def test_a_large_upload_goes_up_in_parts_while_it_arrives(
+    part_settings: Settings, s3_server: S3Server, redis_client, monkeypatch
+) -> None:
+    client = create_app({"SETTINGS": part_settings}).test_client()
+    payload = _big_scan()
+    parts_before_complete: list[int] = []
+    complete = S3StreamingPut.complete
+
+    def counting(self, size):
+        parts_before_complete.append(len(self._parts))  # handed to the store before the end
+        return complete(self, size)
+
+    monkeypatch.setattr(S3StreamingPut, "complete", counting)
+    response = _post(client, payload, "scan.nii.gz")
+
+    assert response.status_code == 202, response.get_json()
+    job_id = response.get_json()["job_id"]
+    # The three whole parts were in the bucket before the view completed the put
+    assert parts_before_complete == [3]
+    stored = s3_server.client().get_object(
+        Bucket=s3_server.bucket, Key=f"jobs/{job_id}/input/upload.nii.gz"
+    )
+    assert stored["Body"].read() == payload
+    assert _unfinished_uploads(s3_server) == []
+    assert _leftovers(part_settings) == []
+
+
+@pytest.mark.parametrize(
+    ("form", "payload", "code"),
+    [
+        ({}, b"\x1f\x8b" + os.urandom(3 * PART), "invalid_image"),  # gzip, not a NIfTI
+        ({"hollow_mm": "500"}, None, "invalid_option"),  # a scan, with an option refused
+    ],
+)
+def test_a_refused_large_upload_leaves_no_parts(
+    part_settings: Settings, s3_server: S3Server, form, payload, code
+) -> None:
+    client = create_app({"SETTINGS": part_settings}).test_client()
+    before = s3_server.object_keys()
+    body = {"file": (io.BytesIO(payload or _big_scan()), "scan.nii.gz"), **form}
+    response = client.post("/upload", data=body, content_type="multipart/form-data")
+    assert (response.status_code, response.get_json()["code"]) == (422, code)
+    assert s3_server.object_keys() == before
+    assert _unfinished_uploads(s3_server) == []
+    assert _leftovers(part_settings) == []
+
+
+def test_a_body_cut_short_leaves_no_parts(
+    part_settings: Settings, s3_server: S3Server, monkeypatch
+) -> None:
+    # Given a request whose body stops mid-file, after two parts' worth (the client went away)
+    client = create_app({"SETTINGS": part_settings}).test_client()
+    before = s3_server.object_keys()
+    sent = []
+    send = S3StreamingPut._send
+
+    def counting(self, number, offset, length):
+        sent.append(number)
+        return send(self, number, offset, length)
+
+    monkeypatch.setattr(S3StreamingPut, "_send", counting)
+    boundary = "mrimesh-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="scan.nii.gz"\r\n'
+        "Content-Type: application/gzip\r\n\r\n"
+    ).encode()
+    body = head + _big_scan()
+    response = client.post(
+        "/upload",
+        input_stream=io.BytesIO(body[: len(head) + 2 * PART + 100]),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        headers={"Content-Length": str(len(body) + 100)},
+    )
+    # Then the answer is a client error and the bucket holds nothing of the parts sent
+    assert 400 <= response.status_code < 500
+    assert sorted(sent) == [1, 2]
+    assert s3_server.object_keys() == before
+    assert _unfinished_uploads(s3_server) == []
+    assert _leftovers(part_settings) == []
+
+
+def test_a_store_failing_mid_upload_answers_503_and_leaves_nothing(
+    part_settings: Settings, s3_server: S3Server, redis_client, monkeypatch
+) -> None:
+    client = create_app({"SETTINGS": part_settings}).test_client()
+    before = s3_server.object_keys()
+    storage = client.application.extensions["mrimesh"].storage
+    sent = []
+    upload_part = storage.client.upload_part
+
+    def failing_second(**kwargs):
+        sent.append(kwargs["PartNumber"])
+        if kwargs["PartNumber"] == 2:
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://store")
+        return upload_part(**kwargs)
+
+    monkeypatch.setattr(storage.client, "upload_part", failing_second)
+    response = _post(client, _big_scan(), "scan.nii.gz")
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "storage_unavailable"
+    assert 2 in sent
+    assert not list(redis_client.scan_iter(f"{part_settings.key_prefix}:job:*"))
+    assert s3_server.object_keys() == before
+    assert _unfinished_uploads(s3_server) == []
+    assert _leftovers(part_settings) == []

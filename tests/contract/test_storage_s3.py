@@ -216,3 +216,23 @@ def test_a_name_we_did_not_build_never_becomes_a_key(storage: S3Storage) -> None
 def test_unknown_backend_is_refused(settings: Settings) -> None:
     with pytest.raises(StorageConfigError, match="MRIMESH_STORAGE"):
         open_storage(dataclasses.replace(settings, storage="ftp"))
+
+
+def test_stale_unfinished_uploads_are_aborted_and_fresh_ones_kept(
+    storage: S3Storage, s3_server: S3Server
+) -> None:
+    # Given an upload an API began and never finished (it died), with one part in the store
+    key = storage.key(new_job_id(), "input/upload.nii.gz")
+    client = s3_server.client()
+    begun = client.create_multipart_upload(Bucket=s3_server.bucket, Key=key)["UploadId"]
+    client.upload_part(
+        Bucket=s3_server.bucket, Key=key, UploadId=begun, PartNumber=1, Body=b"x" * 1024
+    )
+    listed = client.list_multipart_uploads(Bucket=s3_server.bucket).get("Uploads", [])
+    assert [u["UploadId"] for u in listed if u["Key"] == key] == [begun]
+    # When the janitor looks for uploads begun before an hour ago, it keeps this one
+    assert storage.abort_stale_puts(time.time() - 3600) == 0
+    # and once it is old enough, aborts it
+    assert storage.abort_stale_puts(time.time() + 60) == 1
+    listed = client.list_multipart_uploads(Bucket=s3_server.bucket).get("Uploads", [])
+    assert [u for u in listed if u["Key"] == key] == []
