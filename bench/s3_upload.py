@@ -96,6 +96,13 @@ class MultipartBody(io.RawIOBase):
         return b""
 
 
+def pin(pids: list[int], cpus: set[int]) -> None:
+    """Keep every thread of ``pids`` (and threads they start later) on ``cpus``."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), cpus)
+
+
 def api_pids(stack: ServiceStack) -> list[int]:
     """The gunicorn master and its workers."""
     master = stack.processes["api"].pid
@@ -216,6 +223,12 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=1024, help="size of the file, MiB")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skip-uploads", action="store_true", help="measure downloads only")
+    parser.add_argument(
+        "--store-own-cpu",
+        action="store_true",
+        help="pin SeaweedFS to the last CPU and everything else to the others, as if the store "
+        "were on its own host",
+    )
     args = parser.parse_args()
     size = args.mib * MIB
 
@@ -241,6 +254,12 @@ def main() -> None:
             links.start_api()
             proxied.start_api()
             scan = make_scan(root / "scan.nii.gz", size)
+            if args.store_own_cpu:
+                cpus = sorted(os.sched_getaffinity(0))
+                assert s3.process is not None and len(cpus) > 1
+                pin([s3.process.pid], {cpus[-1]})
+                pin([os.getpid(), *api_pids(links), *api_pids(proxied)], set(cpus[:-1]))
+                print(f"SeaweedFS on CPU {cpus[-1]}; API and clients on {cpus[:-1]}")
             print(f"file: {args.mib} MiB; parts {settings.s3_part_bytes // MIB} MiB x "
                   f"{settings.s3_concurrency}; API: 1 gunicorn worker, 8 threads")  # fmt: skip
             api_times, direct_times, growths = [], [], []
