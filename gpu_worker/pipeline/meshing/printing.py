@@ -294,8 +294,9 @@ def build_pieces(
 
     ``earlier(job)`` may give a piece's surfaces from an earlier job that meshed it the same
     way (a re-make); those are rescaled and written instead of meshed again. When the print
-    size is known up front (a scale, not a longest side), each helper writes its piece's files
-    as soon as it is meshed; otherwise the files follow once all pieces are measured."""
+    size is known up front (a scale, not a longest side) and no 3MF is asked for, each helper
+    writes its piece's files as soon as it is meshed; otherwise the files follow once all
+    pieces are measured, beside the 3MF."""
     voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
     specs = {n: _spec_for(structures, set(label_names), n) for n in request.structures}
     hemispheres = [n for n in request.structures if n.endswith("_hemisphere")]
@@ -352,14 +353,14 @@ def build_pieces(
     jobs.sort(key=lambda j: (j.reuse is None and j.whole is None, _surface_faces(j)), reverse=True)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    # The 3MF waits for every piece; the longest piece's own files are written beside it then,
-    # instead of before it, so the two share the helpers.
-    defer_first = out_dir is not None and "3mf" in request.formats and len(jobs) > 1
+    # The 3MF waits for every piece, in one helper; the pieces' own files are then written in
+    # the other helpers beside it instead of before it, so the meshing round ends sooner.
+    write_later = out_dir is not None and "3mf" in request.formats and len(jobs) > 1
     tasks = [
-        _MeshTask(job, None if defer_first and i == 0 else known_scale, request.formats, out_dir)
-        for i, job in enumerate(jobs)
+        _MeshTask(job, None if write_later else known_scale, request.formats, out_dir)
+        for job in jobs
     ]
-    share = _MESHING_SHARE if known_scale is None else 0.9
+    share = _MESHING_SHARE if known_scale is None or write_later else 0.9
     done = 0
 
     def meshed_one(_index: int, _result: object) -> None:
