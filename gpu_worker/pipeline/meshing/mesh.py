@@ -109,12 +109,15 @@ def marching_cubes_mask(
 
 
 def _umbrella(faces: np.ndarray, n: int) -> sparse.csr_matrix:
-    """Row-normalised vertex adjacency: (A @ v)[i] is the mean of i's neighbours."""
+    """Row-normalised vertex adjacency: (A @ v)[i] is the mean of i's neighbours.
+
+    Built from the faces' directed edges alone: on a closed, consistently wound surface (what
+    marching cubes makes) every edge appears once in each direction, so this is the whole
+    symmetric adjacency at half the cost of adding the reversed edges; at a rare hole a vertex
+    averages over the neighbours its own edges lead to."""
     i = faces.reshape(-1)
     j = faces[:, [1, 2, 0]].reshape(-1)
-    adj = sparse.coo_matrix(
-        (np.ones(2 * len(i)), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n)
-    ).tocsr()  # duplicate pairs are summed into one entry
+    adj = sparse.csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n))  # duplicates summed
     degree = np.diff(adj.indptr)
     adj.data = np.repeat(1.0 / np.maximum(degree, 1), degree)
     return adj
