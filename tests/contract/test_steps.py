@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 
 import pytest
@@ -22,9 +23,14 @@ from mrimesh.stats import StatsReader
 def _completed_job(lifecycle: Lifecycle, seconds: float) -> str:
     job_id = str(uuid.uuid4())
     lifecycle.create(job_id, input_kind="nifti", input_bytes=1, input_voxels=1000)
-    lifecycle.start(job_id, worker_id="w1")
+    started = time.time()
+    lifecycle.start(job_id, worker_id="w1", at=started)
     steps = dict.fromkeys(STEP_IDS, seconds)
-    lifecycle.complete(job_id, JobOutcome(voxels=1000), step_seconds=steps)
+    # Finished as long after its start as its steps took: a job done within half a millisecond
+    # of its start has a total of 0.000 s, which the timing model rightly leaves out.
+    lifecycle.complete(
+        job_id, JobOutcome(voxels=1000), step_seconds=steps, at=started + sum(steps.values())
+    )
     return job_id
 
 
