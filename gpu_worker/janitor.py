@@ -95,7 +95,10 @@ class Janitor:
                 if at - part.stat().st_mtime > STALE_UPLOAD_SECONDS:
                     part.unlink(missing_ok=True)
                     count += 1
-        count += self.lifecycle.storage.abort_stale_puts(at - STALE_UPLOAD_SECONDS)
+        try:
+            count += self.lifecycle.storage.abort_stale_puts(at - STALE_UPLOAD_SECONDS)
+        except StorageError as e:  # a store without the listing: its lifecycle rule does this
+            logger.warning("could not look for unfinished uploads: %s", e)
         return count
 
 

@@ -1,12 +1,15 @@
-"""The janitor: expiry after 24 h (files deleted, tombstone, counted) and stray-file sweeping."""
+"""The janitor: expiry after 24 h (files deleted, tombstone, counted), stray-file sweeping and
+unfinished uploads in the store."""
 
 from __future__ import annotations
 
 import io
 import os
+import time
 
-from gpu_worker.janitor import Janitor
+from gpu_worker.janitor import STALE_UPLOAD_SECONDS, Janitor
 from mrimesh.config import Settings
+from mrimesh.paths import new_job_id
 
 
 def _upload(client, brain_2mm) -> str:
@@ -63,3 +66,27 @@ def test_stray_folders_and_stale_partial_uploads_are_swept(
     assert swept == 2
     assert not orphan.exists()
     assert not partial.exists()
+
+
+def test_an_upload_a_dead_api_left_unfinished_in_the_store_is_aborted(
+    s3_settings: Settings, s3_server, redis_client
+) -> None:
+    # Given the parts of an upload whose API was killed before completing it
+    key = f"jobs/{new_job_id()}/input/upload.nii.gz"
+    client = s3_server.client()
+    begun = client.create_multipart_upload(Bucket=s3_server.bucket, Key=key)["UploadId"]
+    client.upload_part(
+        Bucket=s3_server.bucket, Key=key, UploadId=begun, PartNumber=1, Body=b"x" * 1024
+    )
+    janitor = Janitor(s3_settings, redis_client)
+
+    def unfinished() -> list[str]:
+        listed = client.list_multipart_uploads(Bucket=s3_server.bucket).get("Uploads", [])
+        return [u["UploadId"] for u in listed if u["Key"] == key]
+
+    # When the janitor sweeps within the hour, the upload may still be under way: it stays
+    janitor.sweep()
+    assert unfinished() == [begun]
+    # and a sweep more than an hour later aborts it
+    assert janitor.sweep(at=time.time() + STALE_UPLOAD_SECONDS + 60)["swept"] >= 1
+    assert unfinished() == []
