@@ -142,10 +142,10 @@ class StreamingUploadRequest(Request):
         return streamed  # type: ignore[return-value]  # a file in every way the parser uses
 
     def close(self) -> None:
-        """Abort the store's put of any upload the view did not complete (a refusal, a body
-        cut short while parsing), then close the files."""
+        """Close every upload file, aborting the store's put of any the view did not complete
+        (a refusal, or a body cut short while parsing, when Werkzeug never lists the file)."""
         for streamed in self.__dict__.get("_streamed", ()):
-            streamed.put.abort()
+            streamed.close()
         super().close()
 
 

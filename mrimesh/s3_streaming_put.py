@@ -10,7 +10,6 @@ its parts. A file smaller than one part never starts a multipart upload; it is p
 
 from __future__ import annotations
 
-import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -23,8 +22,6 @@ from mrimesh.storage import StorageError
 
 if TYPE_CHECKING:
     from mrimesh.storage_s3 import S3Storage
-
-logger = logging.getLogger(__name__)
 
 
 class S3StreamingPut:

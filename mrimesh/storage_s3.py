@@ -41,8 +41,6 @@ from mrimesh.storage import (
     check_name,
 )
 
-logger = logging.getLogger(__name__)
-
 #: Prefix of every object this service writes in the bucket.
 KEY_PREFIX = "jobs/"
 #: Seconds to wait for a TCP connection to the store before giving up on one try.
