@@ -171,5 +171,5 @@ class ServiceStack:
             except requests.RequestException:
                 pass
             time.sleep(interval)
-        logs = "\n".join(f"--- {n} ---\n{self.log(n)[-3000:]}" for n in self.processes)
+        logs = "\n".join(f"--- {n} ---\n{self.log(n)[-8000:]}" for n in self.processes)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
