@@ -266,6 +266,14 @@ def _cut_from_earlier_brain(
     return [replace(j, whole=brain.outer) if i in todo else j for i, j in enumerate(jobs)]
 
 
+def _expected_work(job: PieceJob) -> tuple[int, int]:
+    """Sort key, the longest task first: pieces to mesh (by their surface), then hemispheres
+    cut from an earlier brain (about half a second), then reused pieces (a read)."""
+    if job.reuse is None and job.whole is None:
+        return 2, _surface_faces(job)
+    return (1 if job.reuse is None else 0), 0
+
+
 def _surface_faces(job: PieceJob) -> int:
     """Voxel faces on the boundary of the piece's labels: how long meshing it will take (marching
     cubes makes about two triangles per face, and every later step goes over them)."""
@@ -349,8 +357,7 @@ def build_pieces(
         jobs = _cut_from_earlier_brain(
             jobs, labels, affine, voxel_ml, structures, request, label_names, earlier
         )
-    # The longest first; pieces reused or cut from an earlier job take no time to "mesh".
-    jobs.sort(key=lambda j: (j.reuse is None and j.whole is None, _surface_faces(j)), reverse=True)
+    jobs.sort(key=_expected_work, reverse=True)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     # The 3MF waits for every piece, in one helper; the pieces' own files are then written in
