@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from gpu_worker.pipeline.errors import InputError
+from gpu_worker.pipeline.meshing import printing
 from gpu_worker.pipeline.meshing.measure import flatness, wall_thickness
 from gpu_worker.pipeline.meshing.midline import find_midline
 from gpu_worker.pipeline.meshing.pieces import PieceParams
@@ -52,7 +53,9 @@ def mni_labels() -> tuple[np.ndarray, np.ndarray]:
     return labels, affine
 
 
-def make(labels_affine, out: Path | None, plane=None, earlier=None, **request) -> object:
+def make(
+    labels_affine, out: Path | None, plane=None, earlier=None, processes=1, **request
+) -> object:
     labels, affine = labels_affine
     request.setdefault("formats", ("stl", "3mf"))
     request.setdefault("params", PARAMS)
@@ -63,7 +66,7 @@ def make(labels_affine, out: Path | None, plane=None, earlier=None, **request) -
         SPECS,
         PrintRequest(**request),
         out,
-        processes=1,
+        processes=processes,
         plane=plane,
         earlier=earlier,
     )
@@ -153,6 +156,29 @@ def test_hollow_walls_are_at_least_what_was_asked(hollow) -> None:
         assert piece.material_ml == pytest.approx(mesh.signed_volume() / 1000.0, rel=1e-3)
         solid_ml = piece.volume_ml * result.scale**3
         assert piece.material_ml < (0.6 if piece.name == "brain" else 0.95) * solid_ml
+
+
+def test_a_hollow_piece_meshed_in_two_helpers_is_the_one_meshed_in_one(
+    mni_labels, tmp_path, monkeypatch
+) -> None:
+    split = []
+    real = printing._split_in_two
+    monkeypatch.setattr(printing, "_split_in_two", lambda *a: split.append(real(*a)) or split[-1])
+    # Given two helpers and one hollow piece, its outer surface and cavity are made side by side
+    apart = make(mni_labels, tmp_path / "two", processes=2, structures=("brain",), hollow_mm=2.0)
+    together = make(mni_labels, tmp_path / "one", structures=("brain",), hollow_mm=2.0)
+    assert split == [{0}, set()]
+
+    # Then the piece, its files and its figures are the same as one helper makes them
+    (a,), (b,) = apart.pieces, together.pieces
+    assert a.hollow and a.quality.ok
+    figures = ("cavities", "triangles", "vertices", "material_ml", "max_wall_mm", "print_size_mm")
+    assert [getattr(a, f) for f in figures] == [getattr(b, f) for f in figures]
+    assert not a.reused
+    assert a.meshed_as == b.meshed_as
+    assert (tmp_path / "two" / "brain.stl").read_bytes() == (
+        tmp_path / "one" / "brain.stl"
+    ).read_bytes()
 
 
 def test_print_size_is_what_was_asked(solid, hollow, mni_labels) -> None:

@@ -147,6 +147,8 @@ class Reused:
     cavity_level_mm: float = 0.0
     max_depth_mm: float = 0.0  #: the earlier :attr:`PieceMesh.max_depth_mm`
     depth_tolerance_mm: float = 0.0  #: how far above ``max_depth_mm`` the exact figure may be
+    #: False for surfaces this job made in two parts side by side (:func:`join_parts`)
+    earlier: bool = True
 
 
 @dataclass(frozen=True)
@@ -329,18 +331,17 @@ def cavity_surface(mask: np.ndarray, job: PieceJob) -> tuple[Mesh, float]:
         np.minimum(depth, _box_depth(job.cut, job.affine, depth.shape, origin), out=depth)
     deepest = float(depth.max())
     level = job.wall_mm + job.params.wall_margin_mm
-    empty = Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
     if deepest <= level + spacing / 2:
-        return empty, deepest
+        return _empty(), deepest
     # A coarser grid is enough for a surface nobody sees: the distance only bends downward
     # between samples (it is semi-concave), so the cavity shrinks a little, never the wall.
     step = max(1, round(DEFAULT_CAVITY_GRID_MM / spacing))
     raw = _extract(depth, level, job.params.iso_surface, origin, step)
     if raw.n_triangles == 0:
-        return empty, deepest
+        return _empty(), deepest
     raw = _drop_small(clean(raw), DEFAULT_MIN_CAVITY_ML * 1000.0 / spacing**3)
     if raw.n_triangles == 0:
-        return empty, deepest
+        return _empty(), deepest
     smoothed = taubin_smooth(raw, DEFAULT_CAVITY_SMOOTHING)
     target = max(job.params.target_triangles // DEFAULT_CAVITY_TRIANGLE_SHARE, 1000)
     decimated = clean(decimate(smoothed, target, job.params.decimation))
@@ -416,6 +417,11 @@ def estimate_depth(mask: np.ndarray, job: PieceJob) -> tuple[float, float]:
     return max(float(depth.max()), 0.0), float(tolerance)
 
 
+def _empty() -> Mesh:
+    """A mesh with no vertices and no faces."""
+    return Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
+
+
 def _drop_small(mesh: Mesh, min_voxels: float) -> Mesh:
     """``mesh`` without closed pieces enclosing fewer than ``min_voxels`` voxels."""
     if mesh.n_triangles == 0:
@@ -476,8 +482,7 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
         if voxel_outer.n_triangles == 0:
             return None
         outer = to_world(voxel_outer, job.affine)
-    empty = Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
-    cavity, deepest, tolerance = empty, 0.0, 0.0
+    cavity, deepest, tolerance = _empty(), 0.0, 0.0
     level = job.cavity_level_mm
     if (
         level > 0
@@ -497,7 +502,8 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
         deepest, tolerance = estimate_depth(mask, job)
     mesh = _join(outer, cavity)
     quality = check_mesh(mesh)
-    if (reuse is not None or cut_from_whole is not None) and not quality.ok:
+    taken = (reuse is not None and reuse.earlier) or cut_from_whole is not None
+    if taken and not quality.ok:
         return make_piece(replace(job, reuse=None, whole=None))
     cavities = (
         face_vertex_components(cavity.faces, len(cavity.vertices))[0] if cavity.n_triangles else 0
@@ -518,10 +524,47 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
             "depth_tolerance_mm": tolerance,
             "wall_limit_mm": wall_limit_mm(deepest + tolerance, job),
         },
-        reused=reuse is not None,
+        reused=reuse is not None and reuse.earlier,
         cut_from_brain=cut_from_whole is not None,
         max_wall_mm=wall_limit_mm(deepest, job),
     )
+
+
+def mesh_outer(job: PieceJob) -> tuple[Mesh, float]:
+    """The outer surface of a piece to mesh anew (world mm, empty when nothing is left) and the
+    seconds it took: one half of :func:`make_piece`, run beside :func:`mesh_cavity`."""
+    start = time.perf_counter()
+    mask, _ = _kept_voxels(job)
+    outer = _empty()
+    if mask.any():
+        voxel_outer = outer_surface(mask, job)
+        if voxel_outer.n_triangles:
+            outer = to_world(voxel_outer, job.affine)
+    return outer, time.perf_counter() - start
+
+
+def mesh_cavity(job: PieceJob) -> tuple[Mesh, float, float]:
+    """The cavity of a hollow piece (world mm, wound into the cavity, empty when the wall leaves
+    none), the depth of the piece's deepest point and the seconds it took: the other half."""
+    start = time.perf_counter()
+    mask, _ = _kept_voxels(job)
+    cavity, deepest = _empty(), 0.0
+    if mask.any():
+        voxel_cavity, deepest = cavity_surface(mask, job)
+        if voxel_cavity.n_triangles:
+            cavity = compact(_voxels_to_world(voxel_cavity, job.affine))
+    return cavity, deepest, time.perf_counter() - start
+
+
+def join_parts(
+    job: PieceJob, outer: Mesh, cavity: Mesh, deepest: float, seconds: float
+) -> PieceMesh | None:
+    """The piece :func:`make_piece` would make, from its two halves made side by side."""
+    if outer.n_triangles == 0:
+        return None
+    made = Reused(outer, cavity, job.cavity_level_mm, deepest, earlier=False)
+    piece = make_piece(replace(job, reuse=made))
+    return None if piece is None else replace(piece, seconds=piece.seconds + seconds)
 
 
 def scaled(mesh: Mesh, factor: float) -> Mesh:

@@ -17,7 +17,7 @@ import numpy as np
 
 from gpu_worker.pipeline.errors import InputError
 from gpu_worker.pipeline.masks import bounding_box, label_mask
-from gpu_worker.pipeline.meshing.mesh_pool import run_all
+from gpu_worker.pipeline.meshing.mesh_pool import helper_count, run_all
 from gpu_worker.pipeline.meshing.midline import Plane, find_midline
 from gpu_worker.pipeline.meshing.pieces import (
     DEFAULT_HEMISPHERE_GAP_MM,
@@ -26,11 +26,14 @@ from gpu_worker.pipeline.meshing.pieces import (
     PieceMesh,
     PieceParams,
     Reused,
+    join_parts,
     make_piece,
+    mesh_cavity,
+    mesh_outer,
     print_size,
     scaled,
 )
-from gpu_worker.pipeline.meshing.surface import hull_area_ratio
+from gpu_worker.pipeline.meshing.surface import Mesh, hull_area_ratio
 from gpu_worker.pipeline.meshing.threemf import ColouredMesh, write_3mf
 from gpu_worker.pipeline.meshing.writers import COLORS, write_mesh
 from gpu_worker.pipeline.options import PipelineOptions
@@ -168,6 +171,26 @@ class _MeshTask:
 
 
 @dataclass(frozen=True)
+class _OuterTask:
+    """Mesh a hollow piece's outer surface, while another helper meshes its cavity."""
+
+    job: PieceJob
+
+    def run(self) -> tuple[Mesh, float]:
+        return mesh_outer(self.job)
+
+
+@dataclass(frozen=True)
+class _CavityTask:
+    """Mesh a hollow piece's cavity, while another helper meshes its outer surface."""
+
+    job: PieceJob
+
+    def run(self) -> tuple[Mesh, float, float]:
+        return mesh_cavity(self.job)
+
+
+@dataclass(frozen=True)
 class _PrintTask:
     """Write and measure one meshed piece at the print size."""
 
@@ -198,7 +221,7 @@ class _ThreeMFTask:
         return {"3mf": write_3mf(coloured, self.out_dir / THREEMF_FILE)}
 
 
-def _run_task(task: _MeshTask | _PrintTask | _ThreeMFTask) -> object:
+def _run_task(task: _MeshTask | _OuterTask | _CavityTask | _PrintTask | _ThreeMFTask) -> object:
     """What a meshing helper runs: one task."""
     return task.run()
 
@@ -272,6 +295,18 @@ def _expected_work(job: PieceJob) -> tuple[int, int]:
     if job.reuse is None and job.whole is None:
         return 2, _surface_faces(job)
     return (1 if job.reuse is None else 0), 0
+
+
+def _split_in_two(jobs: list[PieceJob], helpers: int) -> set[int]:
+    """Indices of the hollow pieces to mesh anew whose outer surface and cavity are made side
+    by side in two helpers, the first (largest) first, while helpers would otherwise sit idle."""
+    split: set[int] = set()
+    for index, job in enumerate(jobs):
+        if len(jobs) + len(split) >= helpers:
+            break
+        if job.cavity_level_mm > 0 and job.reuse is None and job.whole is None:
+            split.add(index)
+    return split
 
 
 def _surface_faces(job: PieceJob) -> int:
@@ -363,10 +398,15 @@ def build_pieces(
     # The 3MF waits for every piece, in one helper; the pieces' own files are then written in
     # the other helpers beside it instead of before it, so the meshing round ends sooner.
     write_later = out_dir is not None and "3mf" in request.formats and len(jobs) > 1
-    tasks = [
-        _MeshTask(job, None if write_later else known_scale, request.formats, out_dir)
-        for job in jobs
-    ]
+    split = _split_in_two(jobs, helper_count(processes))
+    tasks: list[_MeshTask | _OuterTask | _CavityTask] = []
+    for index, job in enumerate(jobs):
+        if index in split:
+            tasks += [_OuterTask(job), _CavityTask(job)]
+        else:
+            tasks.append(
+                _MeshTask(job, None if write_later else known_scale, request.formats, out_dir)
+            )
     share = _MESHING_SHARE if known_scale is None or write_later else 0.9
     done = 0
 
@@ -375,11 +415,17 @@ def build_pieces(
         done += 1
         report_fraction(0.05 + (share - 0.05) * done / len(tasks))
 
-    outcomes = [
-        (piece, printed)
-        for piece, printed in run_all(_run_task, tasks, processes, meshed_one)
-        if piece is not None
-    ]
+    results = iter(run_all(_run_task, tasks, processes, meshed_one))
+    outcomes = []
+    for index, job in enumerate(jobs):
+        if index in split:
+            (outer, outer_seconds), (cavity, deepest, cavity_seconds) = next(results), next(results)
+            piece = join_parts(job, outer, cavity, deepest, outer_seconds + cavity_seconds)
+            printed = None
+        else:
+            piece, printed = next(results)
+        if piece is not None:
+            outcomes.append((piece, printed))
     if not outcomes:
         raise InputError("None of the chosen structures was found in this scan.", code="no_brain")
     meshed = [piece for piece, _ in outcomes]
