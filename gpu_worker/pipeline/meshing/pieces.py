@@ -147,8 +147,6 @@ class Reused:
     cavity_level_mm: float = 0.0
     max_depth_mm: float = 0.0  #: the earlier :attr:`PieceMesh.max_depth_mm`
     depth_tolerance_mm: float = 0.0  #: how far above ``max_depth_mm`` the exact figure may be
-    #: False for surfaces this job made in two parts side by side (:func:`join_parts`)
-    earlier: bool = True
 
 
 @dataclass(frozen=True)
@@ -478,10 +476,9 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
     elif cut_from_whole is not None:
         outer = cut_from_whole
     else:
-        voxel_outer = outer_surface(mask, job)
-        if voxel_outer.n_triangles == 0:
+        outer = _fresh_outer(mask, job)
+        if outer.n_triangles == 0:
             return None
-        outer = to_world(voxel_outer, job.affine)
     cavity, deepest, tolerance = _empty(), 0.0, 0.0
     level = job.cavity_level_mm
     if (
@@ -493,78 +490,128 @@ def make_piece(job: PieceJob) -> PieceMesh | None:
         cavity, deepest = reuse.cavity, reuse.max_depth_mm
         tolerance = reuse.depth_tolerance_mm
     elif level > 0:
-        voxel_cavity, deepest = cavity_surface(mask, job)
-        if voxel_cavity.n_triangles:
-            cavity = compact(_voxels_to_world(voxel_cavity, job.affine))
+        cavity, deepest = _fresh_cavity(mask, job)
     elif reuse is not None and reuse.max_depth_mm > 0:
         deepest, tolerance = reuse.max_depth_mm, reuse.depth_tolerance_mm
     else:
         deepest, tolerance = estimate_depth(mask, job)
-    mesh = _join(outer, cavity)
-    quality = check_mesh(mesh)
-    taken = (reuse is not None and reuse.earlier) or cut_from_whole is not None
-    if taken and not quality.ok:
+    piece = _assemble(
+        job,
+        _join(outer, cavity),
+        cavity,
+        deepest,
+        tolerance,
+        solid_voxels,
+        reused=reuse is not None,
+        cut_from_brain=cut_from_whole is not None,
+    )
+    if (piece.reused or piece.cut_from_brain) and not piece.quality.ok:
         return make_piece(replace(job, reuse=None, whole=None))
+    return replace(piece, seconds=time.perf_counter() - start)
+
+
+def _fresh_outer(mask: np.ndarray, job: PieceJob) -> Mesh:
+    """The piece's outer surface meshed from ``mask`` (world mm; empty when nothing is left)."""
+    voxel_outer = outer_surface(mask, job)
+    return to_world(voxel_outer, job.affine) if voxel_outer.n_triangles else _empty()
+
+
+def _fresh_cavity(mask: np.ndarray, job: PieceJob) -> tuple[Mesh, float]:
+    """The piece's cavity meshed from ``mask`` (world mm, wound into the cavity; empty when the
+    wall leaves none) and the depth of the piece's deepest point."""
+    voxel_cavity, deepest = cavity_surface(mask, job)
+    if voxel_cavity.n_triangles == 0:
+        return _empty(), deepest
+    return compact(_voxels_to_world(voxel_cavity, job.affine)), deepest
+
+
+def _assemble(
+    job: PieceJob,
+    mesh: Mesh,
+    cavity: Mesh,
+    deepest: float,
+    tolerance: float,
+    solid_voxels: int,
+    *,
+    reused: bool = False,
+    cut_from_brain: bool = False,
+) -> PieceMesh:
+    """A piece from its surfaces (``mesh``: the outer surface and ``cavity`` joined), checked
+    and described; its ``seconds`` are left for the caller."""
     cavities = (
         face_vertex_components(cavity.faces, len(cavity.vertices))[0] if cavity.n_triangles else 0
     )
     return PieceMesh(
         name=job.name,
         mesh=mesh,
-        quality=quality,
+        quality=check_mesh(mesh),
         volume_ml=solid_voxels * job.voxel_ml,
         hollow=cavity.n_triangles > 0,
         cavities=int(cavities),
         max_depth_mm=deepest,
-        seconds=time.perf_counter() - start,
+        seconds=0.0,
         meshed_as={
             "surface": surface_key(job),
-            "cavity_level_mm": level if cavity.n_triangles else 0.0,
+            "cavity_level_mm": job.cavity_level_mm if cavity.n_triangles else 0.0,
             "max_depth_mm": deepest,
             "depth_tolerance_mm": tolerance,
             "wall_limit_mm": wall_limit_mm(deepest + tolerance, job),
         },
-        reused=reuse is not None and reuse.earlier,
-        cut_from_brain=cut_from_whole is not None,
+        reused=reused,
+        cut_from_brain=cut_from_brain,
         max_wall_mm=wall_limit_mm(deepest, job),
     )
 
 
-def mesh_outer(job: PieceJob) -> tuple[Mesh, float]:
-    """The outer surface of a piece to mesh anew (world mm, empty when nothing is left) and the
-    seconds it took: one half of :func:`make_piece`, run beside :func:`mesh_cavity`."""
+@dataclass(frozen=True)
+class OuterPart:
+    """A hollow piece's outer surface, made while another helper makes its cavity."""
+
+    mesh: Mesh  #: world mm; empty when nothing is left
+    solid_voxels: int  #: the piece's own voxels (after the cut)
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CavityPart:
+    """A hollow piece's cavity, made while another helper makes its outer surface."""
+
+    mesh: Mesh  #: world mm, wound into the cavity; empty when the wall leaves none
+    deepest_mm: float  #: depth of the piece's deepest point
+    seconds: float
+
+
+def mesh_outer(job: PieceJob) -> OuterPart:
+    """One half of :func:`make_piece` for a hollow piece meshed anew: its outer surface."""
+    start = time.perf_counter()
+    mask, solid_voxels = _kept_voxels(job)
+    outer = _fresh_outer(mask, job) if mask.any() else _empty()
+    return OuterPart(outer, solid_voxels, time.perf_counter() - start)
+
+
+def mesh_cavity(job: PieceJob) -> CavityPart:
+    """The other half: its cavity."""
     start = time.perf_counter()
     mask, _ = _kept_voxels(job)
-    outer = _empty()
-    if mask.any():
-        voxel_outer = outer_surface(mask, job)
-        if voxel_outer.n_triangles:
-            outer = to_world(voxel_outer, job.affine)
-    return outer, time.perf_counter() - start
+    cavity, deepest = _fresh_cavity(mask, job) if mask.any() else (_empty(), 0.0)
+    return CavityPart(cavity, deepest, time.perf_counter() - start)
 
 
-def mesh_cavity(job: PieceJob) -> tuple[Mesh, float, float]:
-    """The cavity of a hollow piece (world mm, wound into the cavity, empty when the wall leaves
-    none), the depth of the piece's deepest point and the seconds it took: the other half."""
-    start = time.perf_counter()
-    mask, _ = _kept_voxels(job)
-    cavity, deepest = _empty(), 0.0
-    if mask.any():
-        voxel_cavity, deepest = cavity_surface(mask, job)
-        if voxel_cavity.n_triangles:
-            cavity = compact(_voxels_to_world(voxel_cavity, job.affine))
-    return cavity, deepest, time.perf_counter() - start
-
-
-def join_parts(
-    job: PieceJob, outer: Mesh, cavity: Mesh, deepest: float, seconds: float
-) -> PieceMesh | None:
+def join_parts(job: PieceJob, outer: OuterPart, cavity: CavityPart) -> PieceMesh | None:
     """The piece :func:`make_piece` would make, from its two halves made side by side."""
-    if outer.n_triangles == 0:
+    if outer.mesh.n_triangles == 0:
         return None
-    made = Reused(outer, cavity, job.cavity_level_mm, deepest, earlier=False)
-    piece = make_piece(replace(job, reuse=made))
-    return None if piece is None else replace(piece, seconds=piece.seconds + seconds)
+    start = time.perf_counter()
+    piece = _assemble(
+        job,
+        _join(outer.mesh, cavity.mesh),
+        cavity.mesh,
+        cavity.deepest_mm,
+        0.0,
+        outer.solid_voxels,
+    )
+    joined = time.perf_counter() - start
+    return replace(piece, seconds=outer.seconds + cavity.seconds + joined)
 
 
 def scaled(mesh: Mesh, factor: float) -> Mesh:

@@ -21,7 +21,9 @@ from gpu_worker.pipeline.meshing.mesh_pool import helper_count, run_all
 from gpu_worker.pipeline.meshing.midline import Plane, find_midline
 from gpu_worker.pipeline.meshing.pieces import (
     DEFAULT_HEMISPHERE_GAP_MM,
+    CavityPart,
     Cut,
+    OuterPart,
     PieceJob,
     PieceMesh,
     PieceParams,
@@ -33,7 +35,7 @@ from gpu_worker.pipeline.meshing.pieces import (
     print_size,
     scaled,
 )
-from gpu_worker.pipeline.meshing.surface import Mesh, hull_area_ratio
+from gpu_worker.pipeline.meshing.surface import hull_area_ratio
 from gpu_worker.pipeline.meshing.threemf import ColouredMesh, write_3mf
 from gpu_worker.pipeline.meshing.writers import COLORS, write_mesh
 from gpu_worker.pipeline.options import PipelineOptions
@@ -176,7 +178,7 @@ class _OuterTask:
 
     job: PieceJob
 
-    def run(self) -> tuple[Mesh, float]:
+    def run(self) -> OuterPart:
         return mesh_outer(self.job)
 
 
@@ -186,7 +188,7 @@ class _CavityTask:
 
     job: PieceJob
 
-    def run(self) -> tuple[Mesh, float, float]:
+    def run(self) -> CavityPart:
         return mesh_cavity(self.job)
 
 
@@ -419,9 +421,7 @@ def build_pieces(
     outcomes = []
     for index, job in enumerate(jobs):
         if index in split:
-            (outer, outer_seconds), (cavity, deepest, cavity_seconds) = next(results), next(results)
-            piece = join_parts(job, outer, cavity, deepest, outer_seconds + cavity_seconds)
-            printed = None
+            piece, printed = join_parts(job, next(results), next(results)), None
         else:
             piece, printed = next(results)
         if piece is not None:
